@@ -1,0 +1,68 @@
+# trainserver: build, test and demo. Run as root on Debian 12 (bookworm).
+#
+#   make demo    build and install the package, then show it at work
+#   make check   install build and test dependencies, then run every test (what CI runs)
+
+# Debian's own interpreter and tools: pybuild calls python3.11 from PATH, and a pyenv or venv
+# python3 first on PATH lacks the python3-* packages the tools run with.
+export PATH := /usr/sbin:/usr/bin:/sbin:/bin
+PYTHON := /usr/bin/python3
+VERSION := $(shell dpkg-parsechangelog -S Version 2>/dev/null || sed -n '1s/.*(\(.*\)).*/\1/p' debian/changelog)
+DIST := dist
+DEB := $(DIST)/trainserver_$(VERSION)_all.deb
+# Programs the tests drive for real, and the tools to build, lint and test the package.
+TEST_PACKAGES := lintian autopkgtest man-db util-linux python3-pytest
+
+.PHONY: all deps test unit integration deb lint install autopkgtest check demo bench clean
+
+all: deb
+
+deps:
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		build-essential $(TEST_PACKAGES)
+	DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -q ./
+
+unit:
+	$(PYTHON) -m pytest -q tests/unit
+
+# Exit status 5 is pytest's "no tests ran": integration tests may all be skipped off root.
+integration:
+	$(PYTHON) -m pytest -q tests/integration; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
+
+test: unit integration
+
+deb:
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	dpkg-buildpackage -us -uc --build=source,binary
+	mv ../trainserver_$(VERSION)_all.deb ../trainserver_$(VERSION).dsc \
+		../trainserver_$(VERSION).tar.xz ../trainserver_$(VERSION)_*.buildinfo \
+		../trainserver_$(VERSION)_*.changes $(DIST)/
+	@echo "built $(DEB)"
+
+lint: deb
+	lintian --fail-on error,warning --info --display-info $(DIST)/trainserver_$(VERSION)_*.changes
+
+install: deb
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall ./$(DEB)
+
+# The null runner runs the tests on this machine; they change nothing but install the package.
+autopkgtest: deb
+	autopkgtest --output-dir $(DIST)/autopkgtest $(DEB) ./ -- null
+
+check: deps test lint install autopkgtest
+
+demo: deps install
+	@echo; echo "== ts-config check: the shipped config is valid"
+	ts-config check
+	@echo; echo "== ts-config show: the effective config, defaults filled in, secrets masked"
+	ts-config show
+	@echo; echo "== installed tools and their man pages"
+	@for t in /usr/bin/ts-*; do echo "$$t: $$(man -w $$(basename $$t))"; done
+
+bench:
+	$(PYTHON) bench/startup
+
+clean:
+	rm -rf $(DIST) .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

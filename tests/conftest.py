@@ -1,0 +1,57 @@
+"""Where `trainserver` is imported from.
+
+From the source tree by default (tools/ first on sys.path). With TRAINSERVER_TEST_INSTALLED=1,
+as the autopkgtest runs them, from the installed package only, and that is asserted.
+"""
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+if os.environ.get("TRAINSERVER_TEST_INSTALLED") == "1":
+    import trainserver
+
+    assert trainserver.__file__.startswith("/usr/lib/python3/dist-packages/"), trainserver.__file__
+else:
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+
+import configparser  # noqa: E402
+import subprocess  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+def console_scripts():
+    """{name: "module:function"} from setup.cfg (copied beside the tests by the autopkgtest)."""
+    parser = configparser.ConfigParser()
+    parser.read(os.path.join(ROOT, "setup.cfg"))
+    text = parser.get("options.entry_points", "console_scripts")
+    return dict((part.strip() for part in line.split("=", 1)) for line in text.splitlines() if "=" in line)
+
+
+def tool_argv(name):
+    """How to start a ts-* tool: the installed script, or its entry point from the source tree."""
+    if os.environ.get("TRAINSERVER_TEST_INSTALLED") == "1":
+        return [f"/usr/bin/{name}"]
+    module, function = console_scripts()[name].split(":")
+    code = f"import sys; sys.argv[0] = {name!r}; from {module} import {function}; {function}()"
+    return ["/usr/bin/python3", "-c", code]
+
+
+@pytest.fixture
+def run_tool():
+    """run_tool("ts-config", "check", env={...}) -> CompletedProcess with text output."""
+
+    def run(name, *args, env=None, input=None):
+        full_env = dict(os.environ)
+        full_env.pop("TRAINSERVER_CONFIG", None)
+        full_env.pop("JOURNAL_STREAM", None)
+        if os.environ.get("TRAINSERVER_TEST_INSTALLED") != "1":
+            full_env["PYTHONPATH"] = os.path.join(ROOT, "tools")
+        full_env.update(env or {})
+        return subprocess.run(tool_argv(name) + list(args), capture_output=True, text=True,
+                              env=full_env, input=input, timeout=60)
+
+    return run

@@ -1,0 +1,151 @@
+"""trainserver.core.lock: one run per tool, across real processes."""
+
+import logging
+import os
+import select
+import signal
+import subprocess
+
+import pytest
+
+import trainserver
+from trainserver.core import lock as lock_module
+from trainserver.core.cli import EXIT_LOCKED  # moved from lock.py to cli.py with core/errors.py
+from trainserver.core.lock import LockHeld, ToolLock
+
+# Where the child imports trainserver from: the same place as this test (source tree or the
+# installed package), whichever conftest.py chose.
+IMPORT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(trainserver.__file__)))
+
+HOLDER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from trainserver.core.lock import ToolLock
+held = ToolLock("backup", lock_dir=sys.argv[2]).acquire()  # kept: dropping it closes the file
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.fixture
+def holder(tmp_path):
+    """A real process that holds the `backup` lock in tmp_path; killed whatever happens."""
+    child = subprocess.Popen(["/usr/bin/python3", "-c", HOLDER, IMPORT_ROOT, str(tmp_path)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([child.stdout], [], [], 10)
+        line = child.stdout.readline() if ready else ""
+        if line != "ready\n":
+            child.kill()
+            raise AssertionError(f"lock holder did not start: {line!r} {child.stderr.read()}")
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(timeout=10)
+        child.stdout.close()
+        child.stderr.close()
+
+
+def lock_file(tmp_path):
+    return tmp_path / "trainserver-backup.lock"
+
+
+def test_exit_locked_is_ex_tempfail():
+    assert EXIT_LOCKED == 75
+
+
+def test_path_names_the_tool(tmp_path):
+    assert ToolLock("backup", lock_dir=str(tmp_path)).path == str(lock_file(tmp_path))
+
+
+def test_file_holds_our_pid_while_held_and_is_emptied_on_release(tmp_path):
+    tool_lock = ToolLock("backup", lock_dir=str(tmp_path / "run" / "lock"))
+    tool_lock.acquire()
+    try:
+        with open(tool_lock.path, encoding="ascii") as handle:
+            assert handle.read() == f"{os.getpid()}\n"
+    finally:
+        tool_lock.release()
+    assert os.path.exists(tool_lock.path)  # kept, see release()
+    assert os.path.getsize(tool_lock.path) == 0
+
+
+def test_reacquire_after_release(tmp_path):
+    first = ToolLock("backup", lock_dir=str(tmp_path))
+    first.acquire()
+    first.release()
+    second = ToolLock("backup", lock_dir=str(tmp_path))
+    second.acquire()
+    try:
+        assert lock_file(tmp_path).read_text() == f"{os.getpid()}\n"
+    finally:
+        second.release()
+    first.acquire()
+    first.release()
+
+
+def test_context_manager(tmp_path):
+    with ToolLock("backup", lock_dir=str(tmp_path)) as held:
+        assert isinstance(held, ToolLock)
+        with pytest.raises(LockHeld):
+            ToolLock("backup", lock_dir=str(tmp_path)).acquire()
+    with ToolLock("backup", lock_dir=str(tmp_path)):
+        pass
+
+
+def test_release_without_acquire_is_harmless(tmp_path):
+    tool_lock = ToolLock("backup", lock_dir=str(tmp_path))
+    tool_lock.release()
+    tool_lock.acquire()
+    tool_lock.release()
+    tool_lock.release()
+
+
+def test_locks_of_different_tools_are_independent(tmp_path):
+    with ToolLock("backup", lock_dir=str(tmp_path)), ToolLock("scrub", lock_dir=str(tmp_path)):
+        assert sorted(os.listdir(tmp_path)) == ["trainserver-backup.lock", "trainserver-scrub.lock"]
+
+
+def test_lock_held_by_another_process(tmp_path, holder):
+    assert lock_file(tmp_path).read_text() == f"{holder.pid}\n"
+    with pytest.raises(LockHeld) as info:
+        ToolLock("backup", lock_dir=str(tmp_path)).acquire()
+    assert info.value.pid == holder.pid
+    assert info.value.path == str(lock_file(tmp_path))
+    assert f"process {holder.pid}" in str(info.value)
+    assert str(lock_file(tmp_path)) in str(info.value)
+    # The refused attempt changed nothing.
+    assert lock_file(tmp_path).read_text() == f"{holder.pid}\n"
+
+
+def test_lock_of_a_killed_process_is_taken_over(tmp_path, holder, caplog):
+    caplog.set_level(logging.INFO, logger="trainserver.core.lock")
+    dead_pid = holder.pid
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=10)
+    assert lock_file(tmp_path).read_text() == f"{dead_pid}\n"  # left behind
+
+    tool_lock = ToolLock("backup", lock_dir=str(tmp_path))
+    tool_lock.acquire()
+    try:
+        assert lock_file(tmp_path).read_text() == f"{os.getpid()}\n"
+        messages = [r.getMessage() for r in caplog.records
+                    if r.name == "trainserver.core.lock" and r.levelno == logging.INFO]
+        assert len(messages) == 1
+        assert str(dead_pid) in messages[0] and "gone" in messages[0]
+    finally:
+        tool_lock.release()
+
+
+def test_lock_held_without_a_pid_says_another_process():
+    error = LockHeld("/run/lock/trainserver-x.lock", None)
+    assert error.pid is None
+    assert "another process" in str(error)
+
+
+def test_pid_alive():
+    assert lock_module._pid_alive(os.getpid())
+    child = subprocess.Popen(["true"])
+    child.wait()
+    assert not lock_module._pid_alive(child.pid)

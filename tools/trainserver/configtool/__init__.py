@@ -1,0 +1,1 @@
+"""ts-config: check and show /etc/trainserver/trainserver.toml."""

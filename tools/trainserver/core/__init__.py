@@ -1,0 +1,1 @@
+"""What every ts-* tool shares: config, commands, findings, state, locks, metrics, logging."""

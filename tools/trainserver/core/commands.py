@@ -1,0 +1,90 @@
+"""The one place external programs are started.
+
+Commands are argument lists, never shell strings. Each run has a timeout, and a failure carries
+the program's stderr. `--dry-run` is honoured here and only here: a command marked as changing the
+system is logged and skipped, while read-only commands still run so that plans stay accurate.
+"""
+
+import logging
+import shlex
+
+from trainserver.core import secrets
+from trainserver.core.errors import CommandError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 300
+
+
+class Result:
+    """What a command printed and how it ended (a plain class: dataclasses cost start-up time)."""
+
+    __slots__ = ("argv", "returncode", "stdout", "stderr", "dry_run")
+
+    def __init__(self, argv, returncode, stdout, stderr, dry_run=False):
+        self.argv = argv
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.dry_run = dry_run
+
+    def __repr__(self):
+        return f"Result(argv={self.argv!r}, returncode={self.returncode!r}, dry_run={self.dry_run!r})"
+
+
+class _Settings:
+    dry_run = False
+
+
+settings = _Settings()
+
+
+def set_dry_run(enabled):
+    settings.dry_run = bool(enabled)
+
+
+def format_argv(argv):
+    """The command as a person would type it, with secrets masked (for logs only)."""
+    # Each argument is masked before quoting: a quoted secret no longer matches the mask.
+    return shlex.join(secrets.mask(str(a)) for a in argv)
+
+
+def run(argv, *, changes, timeout=DEFAULT_TIMEOUT, ok_codes=(0,), input=None, env=None, cwd=None):
+    """Run `argv`; return a Result, or raise CommandError.
+
+    changes: True when the command changes the system (skipped under --dry-run).
+    ok_codes: exit statuses that are not failures (None: every status is returned).
+    input: text written to the command's standard input.
+    """
+    if isinstance(argv, (str, bytes)):
+        raise TypeError("commands are argument lists, never shell strings")
+    argv = [str(a) for a in argv]
+    if not argv:
+        raise ValueError("empty command")
+    if changes and settings.dry_run:
+        log.info("dry run, not running: %s", format_argv(argv))
+        return Result(argv, 0, "", "", dry_run=True)
+    log.debug("running: %s", format_argv(argv))
+
+    from plumbum import local  # imported here: it costs ~70 ms of every tool's start-up
+    from plumbum.commands.processes import CommandNotFound, ProcessTimedOut
+
+    try:
+        command = local[argv[0]][argv[1:]]
+    except CommandNotFound:
+        raise CommandError(argv, "program not found (is its package installed?)") from None
+    if env:
+        command = command.with_env(**env)
+    if cwd:
+        command = command.with_cwd(cwd)
+    if input is not None:
+        command = command << input
+    try:
+        returncode, stdout, stderr = command.run(retcode=None, timeout=timeout)
+    except ProcessTimedOut:
+        raise CommandError(argv, f"timed out after {timeout} s") from None
+    except OSError as exc:
+        raise CommandError(argv, f"could not start: {exc.strerror}") from None
+    if ok_codes is not None and returncode not in ok_codes:
+        raise CommandError(argv, f"exit status {returncode}", returncode, stderr)
+    return Result(argv, returncode, stdout, stderr)

@@ -1,0 +1,171 @@
+"""The one JSON Schema of /etc/trainserver/trainserver.toml.
+
+Every key has a description and a default; the defaults are the server manual's values.
+Keys of the custom formats "size", "rate" and "duration" are strings parsed by core.units;
+"secret-file" names a file under the secrets directory that must not be readable by others.
+The default config file is generated from this schema (`ts-config default`), and a test keeps the
+shipped etc/trainserver/trainserver.toml equal to it.
+"""
+
+SCHEMA_ID = "https://trainserver.invalid/schema/trainserver.toml.json"
+
+
+def _key(type_, default, description, unit=None, **extra):
+    key = {"type": type_, "default": default, "description": description, **extra}
+    if unit:
+        key["x-unit"] = unit
+    return key
+
+
+def _size(default, description):
+    return _key("string", default, description, unit="size", format="size")
+
+
+def _rate(default, description):
+    return _key("string", default, description, unit="rate", format="rate")
+
+
+def _duration(default, description):
+    return _key("string", default, description, unit="duration", format="duration")
+
+
+def _secret(default, description):
+    return _key("string", default, description, unit="secret file", format="secret-file")
+
+
+def _path(default, description):
+    return _key("string", default, description, unit="path", pattern="^/")
+
+
+def _count(default, description, minimum=0):
+    return _key("integer", default, description, minimum=minimum)
+
+
+def _table(description, **properties):
+    return {
+        "type": "object",
+        "description": description,
+        "default": {},
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+TABLES = {
+    "paths": _table(
+        "Where the suite keeps and finds things.",
+        storage=_path("/mnt/storage", "Mount point of the BTRFS RAID10 storage filesystem."),
+        state_dir=_path("/var/lib/trainserver",
+                        "Directory for the tools' state (alert history, last runs). "
+                        "dpkg --purge removes it."),
+        lock_dir=_path("/run/lock", "Directory of the per-tool lock files (one flock per tool)."),
+        secrets_dir=_path("/etc/trainserver/secrets",
+                          "Directory of secret files (root, 0700; files 0600)."),
+        metrics_dir=_path("/var/lib/prometheus/node-exporter",
+                          "node-exporter's textfile-collector directory; *.prom files are "
+                          "written there atomically."),
+    ),
+    "alert": _table(
+        "Telegram alerts sent by ts-alert, the one sink for every check's findings.",
+        telegram_chat_id=_key("string", "",
+                              "Telegram chat id that receives the alerts (empty: alerts are only "
+                              "written to the journal)."),
+        telegram_token_file=_secret("/etc/trainserver/secrets/telegram-token",
+                                    "File holding the Telegram bot token."),
+        telegram_api_url=_key("string", "https://api.telegram.org",
+                              "Base URL of the Telegram Bot API.", pattern="^https?://"),
+        repeat_after=_duration("1d",
+                               "First reminder of a problem that is still open; each later "
+                               "reminder waits twice as long (1, 2, 4... days)."),
+    ),
+    "storage": _table(
+        "The storage layout built by ts-storage: bcache in front of the hard disks, BTRFS RAID10.",
+        cache_device=_key("string", "",
+                          "NVMe disk that holds the bcache cache partition, by stable id "
+                          "(/dev/disk/by-id/...). Empty: not configured."),
+        backing_devices=_key("array", [],
+                             "Hard disks that become bcache backing devices, by stable id.",
+                             items={"type": "string", "pattern": "^/dev/disk/by-id/"}),
+        cache=_key("string", "bcache",
+                                "Cache in front of the hard disks: \"bcache\" or \"none\".",
+                                enum=["bcache", "none"]),
+        raid_profile=_key("string", "raid10",
+                          "BTRFS profile for data and metadata. raid1 only when asked for here.",
+                          enum=["raid10", "raid1"]),
+        mount_options=_key("string", "noatime,compress=zstd:1,space_cache=v2",
+                           "Mount options of the storage filesystem."),
+        scrub_interval=_duration("30d", "How often the whole filesystem is scrubbed."),
+        full_warning_percent=_key("integer", 90,
+                                  "A filesystem more than this full is a warning.",
+                                  minimum=1, maximum=100),
+    ),
+    "snapshot": _table(
+        "Read-only BTRFS snapshots of homes, docker-volumes and TensorBoard logs.",
+        keep_hourly=_count(24, "Hourly snapshots kept: the first of each hour."),
+        keep_daily=_count(7, "Daily snapshots kept: the first at or after daily_at each day."),
+        keep_weekly=_count(4, "Weekly snapshots kept: the first at or after weekly_at each week."),
+        daily_at=_key("string", "02:00", "Local time from which a day's snapshot counts as its "
+                      "daily one.", pattern="^([01][0-9]|2[0-3]):[0-5][0-9]$"),
+        weekly_at=_key("string", "Sun 03:00", "Local weekday and time from which a week's "
+                       "snapshot counts as its weekly one.",
+                       pattern="^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([01][0-9]|2[0-3]):[0-5][0-9]$"),
+        min_age=_duration("1h", "A snapshot younger than this is never deleted."),
+        min_free=_size("100GiB", "Free-space floor: below it the oldest unprotected snapshots "
+                       "are deleted first."),
+    ),
+    "backup": _table(
+        "Off-site restic backups to Google Drive through rclone.",
+        repository=_key("string", "rclone:gdrive:trainserver-backup",
+                        "restic repository (an rclone: remote on Google Drive)."),
+        password_file=_secret("/etc/trainserver/secrets/restic-password",
+                              "File holding the restic repository password."),
+        bandwidth=_rate("100Mbit/s", "Upload bandwidth limit."),
+        keep_daily=_count(7, "Daily backups kept by restic forget."),
+        keep_weekly=_count(52, "Weekly backups kept by restic forget."),
+        healthcheck_url=_key("string", "",
+                             "healthchecks.io ping URL (empty: no pings). Masked in output: "
+                             "anyone with it can ping.", pattern="^(https?://.*)?$",
+                             **{"x-secret": True}),
+    ),
+    "smart": _table(
+        "Disk health from smartctl.",
+        temperature_warning=_key("integer", 50, "A disk hotter than this many °C is a warning.",
+                                 minimum=20, maximum=100),
+    ),
+    "gpu": _table(
+        "GPU temperature checks.",
+        temperature_warning=_key("integer", 80, "A GPU hotter than this many °C is a warning.",
+                                 minimum=30, maximum=120),
+    ),
+    "quota": _table(
+        "Per-user storage usage.",
+        user_limit=_size("1TB", "Storage a user may use before a warning (homes, workspaces "
+                         "and TensorBoard logs together)."),
+        grace=_duration("7d", "How long a user may stay above user_limit before the warning."),
+    ),
+}
+
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": SCHEMA_ID,
+    "title": "trainserver configuration",
+    "description": "/etc/trainserver/trainserver.toml: one table per tool plus [paths] and [alert].",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": TABLES,
+}
+
+
+def walk_keys(schema=SCHEMA):
+    """Yield (table, key, key schema) for every key, in schema order."""
+    for table, table_schema in schema["properties"].items():
+        for key, key_schema in table_schema["properties"].items():
+            yield table, key, key_schema
+
+
+def defaults(schema=SCHEMA):
+    """The whole config with every default filled in."""
+    result = {}
+    for table, key, key_schema in walk_keys(schema):
+        result.setdefault(table, {})[key] = key_schema["default"]
+    return result
