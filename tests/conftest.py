@@ -17,18 +17,16 @@ else:
     sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 
-import configparser  # noqa: E402
 import subprocess  # noqa: E402
 
 import pytest  # noqa: E402
 
 
 def console_scripts():
-    """{name: "module:function"} from setup.cfg (copied beside the tests by the autopkgtest)."""
-    parser = configparser.ConfigParser()
-    parser.read(os.path.join(ROOT, "setup.cfg"))
-    text = parser.get("options.entry_points", "console_scripts")
-    return dict((part.strip() for part in line.split("=", 1)) for line in text.splitlines() if "=" in line)
+    """{name: "module:function"} from setup.cfg (the tree's, also in the autopkgtest)."""
+    from trainserver.manpage import console_scripts as read_scripts
+
+    return dict(read_scripts(os.path.join(ROOT, "setup.cfg")))
 
 
 def tool_argv(name):

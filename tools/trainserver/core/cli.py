@@ -72,7 +72,7 @@ def _setup_logging(verbose):
 
 
 def _log():
-    """The boundary's logger; logging is set up here if no option callback did it yet."""
+    """The boundary's logger; sets logging up when the error came before the group did."""
     import logging
 
     if not _state["logging"]:
