@@ -53,6 +53,20 @@ class ToolContext:
             self._config = config_module.load(self.config_path)
         return self._config
 
+    def state_file(self, name):
+        """The tool's JSON state file NAME.json in the configured state directory."""
+        import os
+
+        from trainserver.core.state import StateFile
+
+        return StateFile(os.path.join(self.config["paths"]["state_dir"], f"{name}.json"))
+
+    def write_metrics(self, name, metrics):
+        """Write METRICS_DIR/NAME.prom atomically (the directory is created if missing)."""
+        from trainserver.core import metrics as metrics_module
+
+        return metrics_module.write_textfile(self.config["paths"]["metrics_dir"], name, metrics)
+
     def lock(self):
         """The tool's lock, in the configured lock directory."""
         from trainserver.core.lock import ToolLock

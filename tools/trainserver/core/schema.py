@@ -77,6 +77,13 @@ TABLES = {
         repeat_after=_duration("1d",
                                "First reminder of a problem that is still open; each later "
                                "reminder waits twice as long (1, 2, 4... days)."),
+        repeat_max=_duration("7d", "Reminders never wait longer than this."),
+        give_up_after=_duration("2min",
+                                "How long one run keeps retrying Telegram (429 retry_after, 5xx, "
+                                "timeouts) before it leaves the digest queued for the next run."),
+        queue_max_age=_duration("30d", "Queued messages older than this are dropped (and logged)."),
+        journal_lines=_count(30, "Journal lines of a failed unit sent with its failure alert.",
+                             minimum=1),
     ),
     "storage": _table(
         "The storage layout built by ts-storage: bcache in front of the hard disks, BTRFS RAID10.",
@@ -128,14 +135,27 @@ TABLES = {
                              **{"x-secret": True}),
     ),
     "smart": _table(
-        "Disk health from smartctl.",
-        temperature_warning=_key("integer", 50, "A disk hotter than this many °C is a warning.",
-                                 minimum=20, maximum=100),
+        "Disk health from smartctl (ts-smart).",
+        devices=_key("array", [],
+                     "Disks to check, as smartctl device names or stable ids (empty: every disk "
+                     "smartctl --scan-open finds).", items={"type": "string", "pattern": "^/dev/"}),
+        temperature_warning=_key("integer", 60,
+                                 "Disk temperature warning in °C, used only for a disk that "
+                                 "reports no limit of its own.", minimum=20, maximum=100),
+        timeout=_duration("2min", "How long one smartctl call may take."),
     ),
     "gpu": _table(
-        "GPU temperature checks.",
+        "GPU temperature checks (ts-gpu-temp).",
         temperature_warning=_key("integer", 80, "A GPU hotter than this many °C is a warning.",
                                  minimum=30, maximum=120),
+    ),
+    "oom": _table(
+        "Kernel OOM kills, attributed to containers (ts-oom).",
+        log_file=_path("/var/log/trainserver/oom-kills.log",
+                       "Every kill found is appended here, one line each."),
+        repeat_window=_duration("1d", "Window in which kills in one container count together."),
+        repeat_critical=_count(2, "Kills in one container within repeat_window that make the "
+                                  "finding critical (a single kill is a warning).", minimum=2),
     ),
     "quota": _table(
         "Per-user storage usage.",

@@ -1,0 +1,30 @@
+"""What every check command does with its findings: print them, and exit with the worst.
+
+With --json, one finding a line for ts-alert (or any other reader); otherwise an aligned table
+for people. The exit status is the worst severity (0 ok, 1 warning, 2 critical, 3 unknown).
+"""
+
+import sys
+
+from trainserver.core import findings as findings_module
+
+
+def report(findings, as_json, stream=None):
+    """Print `findings` and return the exit status for them."""
+    stream = stream or sys.stdout
+    findings = list(findings)
+    if as_json:
+        findings_module.write_jsonl(findings, stream)
+    elif findings:
+        stream.write(findings_module.render_table(findings))
+    else:
+        stream.write("nothing to check\n")
+    return findings_module.exit_status(findings)
+
+
+CHECK_EXIT_STATUS = {
+    0: "every subject is ok",
+    1: "at least one warning, no critical finding",
+    2: "at least one critical finding",
+    3: "unknown: a subject could not be checked, or a usage or config error",
+}
