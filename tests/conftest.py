@@ -38,18 +38,34 @@ def tool_argv(name):
     return ["/usr/bin/python3", "-c", code]
 
 
+def tool_env(env=None):
+    full_env = dict(os.environ)
+    full_env.pop("TRAINSERVER_CONFIG", None)
+    full_env.pop("JOURNAL_STREAM", None)
+    if os.environ.get("TRAINSERVER_TEST_INSTALLED") != "1":
+        full_env["PYTHONPATH"] = os.path.join(ROOT, "tools")
+    full_env.update(env or {})
+    return full_env
+
+
 @pytest.fixture
 def run_tool():
     """run_tool("ts-config", "check", env={...}) -> CompletedProcess with text output."""
 
     def run(name, *args, env=None, input=None):
-        full_env = dict(os.environ)
-        full_env.pop("TRAINSERVER_CONFIG", None)
-        full_env.pop("JOURNAL_STREAM", None)
-        if os.environ.get("TRAINSERVER_TEST_INSTALLED") != "1":
-            full_env["PYTHONPATH"] = os.path.join(ROOT, "tools")
-        full_env.update(env or {})
         return subprocess.run(tool_argv(name) + list(args), capture_output=True, text=True,
-                              env=full_env, input=input, timeout=60)
+                              env=tool_env(env), input=input, timeout=60)
 
     return run
+
+
+@pytest.fixture
+def start_tool():
+    """start_tool("ts-alert", "send", ...) -> a running Popen (text pipes); the test ends it."""
+
+    def start(name, *args, env=None):
+        return subprocess.Popen(tool_argv(name) + list(args), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=tool_env(env))
+
+    return start

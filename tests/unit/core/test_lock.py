@@ -10,7 +10,7 @@ import pytest
 
 import trainserver
 from trainserver.core import lock as lock_module
-from trainserver.core.cli import EXIT_LOCKED  # moved from lock.py to cli.py with core/errors.py
+from trainserver.core.cli import EXIT_LOCKED
 from trainserver.core.lock import LockHeld, ToolLock
 
 # Where the child imports trainserver from: the same place as this test (source tree or the
@@ -149,3 +149,23 @@ def test_pid_alive():
     child = subprocess.Popen(["true"])
     child.wait()
     assert not lock_module._pid_alive(child.pid)
+
+
+def test_wait_gives_up_after_the_wait_while_held(tmp_path, holder):
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(LockHeld):
+        ToolLock("backup", lock_dir=str(tmp_path), wait=0.5).acquire()
+    assert 0.5 <= time.monotonic() - start < 2
+
+
+def test_wait_gets_the_lock_when_the_holder_finishes(tmp_path, holder):
+    import threading
+
+    threading.Timer(0.3, holder.kill).start()
+    tool_lock = ToolLock("backup", lock_dir=str(tmp_path), wait=10).acquire()
+    try:
+        assert holder.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        tool_lock.release()

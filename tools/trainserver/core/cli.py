@@ -67,11 +67,11 @@ class ToolContext:
 
         return metrics_module.write_textfile(self.config["paths"]["metrics_dir"], name, metrics)
 
-    def lock(self):
-        """The tool's lock, in the configured lock directory."""
+    def lock(self, wait=0):
+        """The tool's lock, in the configured lock directory (`wait`: seconds to wait for it)."""
         from trainserver.core.lock import ToolLock
 
-        return ToolLock(self.tool, self.config["paths"]["lock_dir"])
+        return ToolLock(self.tool, self.config["paths"]["lock_dir"], wait=wait)
 
 
 _state = {"tool": "trainserver", "verbose": False, "logging": False}

@@ -8,6 +8,7 @@ import errno
 import fcntl
 import logging
 import os
+import time
 
 from trainserver.core.errors import LockHeld
 
@@ -31,24 +32,35 @@ def _pid_alive(pid):
 
 
 class ToolLock:
-    """`with ToolLock("backup"):` runs the block alone or raises LockHeld."""
+    """`with ToolLock("backup"):` runs the block alone or raises LockHeld.
 
-    def __init__(self, tool, lock_dir="/run/lock"):
+    `wait` (seconds) makes a second run wait for the first instead of giving up at once: ts-alert
+    uses it, because an alert must not be dropped just because another check is reporting.
+    """
+
+    def __init__(self, tool, lock_dir="/run/lock", wait=0):
         self.path = os.path.join(lock_dir, f"trainserver-{tool}.lock")
+        self.wait = wait
         self._handle = None
 
     def acquire(self):
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         handle = open(self.path, "a+", encoding="ascii")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                    handle.close()
+                    raise
+                if time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                pid = _read_pid(handle)
                 handle.close()
-                raise
-            pid = _read_pid(handle)
-            handle.close()
-            raise LockHeld(self.path, pid) from None
+                raise LockHeld(self.path, pid) from None
         previous = _read_pid(handle)
         if previous and previous != os.getpid() and not _pid_alive(previous):
             log.info("%s: lock left by process %s, which is gone; taking it over", self.path, previous)

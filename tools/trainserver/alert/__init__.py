@@ -1,0 +1,1 @@
+"""ts-alert: the one sink that turns findings into Telegram messages."""
