@@ -11,7 +11,8 @@ VERSION := $(shell dpkg-parsechangelog -S Version 2>/dev/null || sed -n '1s/.*(\
 DIST := dist
 DEB := $(DIST)/trainserver_$(VERSION)_all.deb
 # Programs the tests drive for real, and the tools to build, lint and test the package.
-TEST_PACKAGES := lintian autopkgtest man-db util-linux python3-pytest
+TEST_PACKAGES := lintian autopkgtest man-db util-linux systemd python3-pytest smartmontools \
+	docker.io mmdebstrap systemd-journal-remote
 
 .PHONY: all deps test unit integration deb lint install autopkgtest check demo bench clean
 

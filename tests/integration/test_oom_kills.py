@@ -1,0 +1,347 @@
+"""ts-oom against real kernel OOM kills made here (root; cgroup v1 memory controller, /dev/kmsg).
+
+A process is killed in a memory cgroup named as docker names its containers, and a real
+container is killed under a dockerd of the test's own. Every fixture removes what it made
+(cgroups, containers, images, the daemon, temporary directories), even when a test fails.
+"""
+
+import datetime
+import errno
+import glob
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+MEMORY_V1 = "/sys/fs/cgroup/memory"
+DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+IMAGE_CACHE = "/var/cache/trainserver-tests"
+# Touches every page, so the memory is really charged to the cgroup.
+HOG = ("import sys\n"
+       "with open(sys.argv[1] + '/cgroup.procs', 'w') as f: f.write('0')\n"
+       "hog = b'\\x01' * (200 << 20)\n")
+
+
+def _findings(stdout):
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def ts_oom(run_tool, tmp_path):
+    """Runs `ts-oom check --json` with its state, lock, metrics and kill log under tmp_path."""
+    config = tmp_path / "trainserver.toml"
+    config.write_text(
+        "[paths]\n"
+        f'state_dir = "{tmp_path}/state"\nlock_dir = "{tmp_path}/lock"\n'
+        f'metrics_dir = "{tmp_path}/metrics"\n'
+        "[oom]\n"
+        f'log_file = "{tmp_path}/log/oom-kills.log"\n')
+
+    class Tool:
+        log_file = tmp_path / "log" / "oom-kills.log"
+        metrics_file = tmp_path / "metrics" / "trainserver_oom.prom"
+        state_file = tmp_path / "state" / "oom.json"
+        # No engine answers here unless a test says so.
+        docker_host = f"unix://{tmp_path}/no-docker.sock"
+
+        def check(self):
+            result = run_tool("ts-oom", "--config", str(config), "check", "--json",
+                              env={"PATH": DEBIAN_PATH, "DOCKER_HOST": self.docker_host})
+            assert result.returncode in (0, 1, 2), result.stderr
+            return result, _findings(result.stdout)
+
+    return Tool()
+
+
+def _rmdir_when_empty(path, timeout=10):
+    """rmdir a cgroup once the kernel has let go of its last task."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _rmdir_unless_in_use(path):
+    """rmdir a directory this test made, unless another user (a parallel test run) now has it."""
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno not in (errno.EBUSY, errno.ENOTEMPTY):
+            raise
+
+
+@pytest.fixture
+def docker_like_memcg():
+    """/sys/fs/cgroup/memory/docker/<64 hex> limited to 50M, as the cgroupfs driver makes it."""
+    if not os.path.isfile(f"{MEMORY_V1}/memory.limit_in_bytes"):
+        pytest.skip("needs the cgroup v1 memory controller at /sys/fs/cgroup/memory")
+    parent = f"{MEMORY_V1}/docker"
+    made_parent = not os.path.isdir(parent)
+    full_id = secrets.token_hex(32)
+    path = f"{parent}/{full_id}"
+    os.makedirs(path)
+    try:
+        with open(f"{path}/memory.limit_in_bytes", "w") as handle:
+            handle.write("50M")
+        yield full_id, path
+    finally:
+        with open(f"{path}/cgroup.procs") as handle:
+            for pid in handle.read().split():
+                os.kill(int(pid), signal.SIGKILL)
+        _rmdir_when_empty(path)
+        if made_parent:
+            _rmdir_unless_in_use(parent)
+
+
+def _hog(cgroup):
+    result = subprocess.run(["/usr/bin/python3", "-c", HOG, cgroup], capture_output=True, timeout=60)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+
+
+def test_kill_in_a_docker_cgroup_is_found_once_and_repeats_are_critical(ts_oom, docker_like_memcg):
+    full_id, cgroup = docker_like_memcg
+    short = full_id[:12]
+    ts_oom.check()  # from here on, only new kills
+    _hog(cgroup)
+
+    result, findings = ts_oom.check()
+    mine = [f for f in findings if f["subject"] == short]
+    assert len(mine) == 1, findings
+    assert mine[0]["severity"] == "warning" and mine[0]["tool"] == "oom"
+    assert "container " + short in mine[0]["summary"]
+    assert "python3 (pid " in mine[0]["summary"] and "cgroup limit 50.0 MiB" in mine[0]["summary"]
+    assert result.returncode >= 1
+    (line,) = [line for line in ts_oom.log_file.read_text().splitlines() if short in line]
+    assert f"container={short} memcg=/docker/{full_id} process=python3 pid=" in line
+    assert "limit=51200kB" in line
+    assert f'trainserver_oom_kills_total{{container="{short}"}} 1' in ts_oom.metrics_file.read_text()
+    # Nothing lost since the first run (that one may have found the ring buffer overwritten).
+    assert not [f for f in findings if f["check"] == "kernel-log" and f["severity"] != "ok"], findings
+
+    # The cursor: the same kill is not reported again; the container's alert is resolved.
+    result, findings = ts_oom.check()
+    mine = [f for f in findings if f["subject"] == short]
+    assert [f["severity"] for f in mine] == ["ok"], findings
+    assert len([line for line in ts_oom.log_file.read_text().splitlines() if short in line]) == 1
+
+    # A second kill of the same container within [oom] repeat_window (1d) is critical.
+    _hog(cgroup)
+    result, findings = ts_oom.check()
+    mine = [f for f in findings if f["subject"] == short]
+    assert [(f["severity"], f["value"]) for f in mine] == [("critical", 2)], findings
+    assert result.returncode == 2
+    state = json.loads(ts_oom.state_file.read_text())
+    assert state["kmsg"]["boot_id"] == open("/proc/sys/kernel/random/boot_id").read().strip().replace("-", "")
+
+
+def test_a_position_saved_in_another_boot_is_not_trusted(ts_oom, docker_like_memcg):
+    full_id, cgroup = docker_like_memcg
+    ts_oom.check()
+    _hog(cgroup)
+    # As after a reboot: the saved sequence number is far beyond this boot's records, but it
+    # belongs to another boot, so the whole ring buffer is read again.
+    state = json.loads(ts_oom.state_file.read_text())
+    state["kmsg"] = {"boot_id": "0" * 32, "seq": 10**12}
+    ts_oom.state_file.write_text(json.dumps(state))
+    _, findings = ts_oom.check()
+    assert [f["severity"] for f in findings if f["subject"] == full_id[:12]] == ["warning"], findings
+
+
+def _last_kmsg_seq():
+    from trainserver.oom import kmsg
+
+    _, last, _ = kmsg.select(kmsg.raw_records(kmsg.DEVICE), None, "", 0.0)
+    return last
+
+
+def test_a_kill_missing_from_the_log_is_told_by_the_kernel_counter(ts_oom, docker_like_memcg):
+    full_id, cgroup = docker_like_memcg
+    ts_oom.check()
+    _hog(cgroup)
+    # As if the ring buffer had overwritten the kill before this run: skip past its records.
+    state = json.loads(ts_oom.state_file.read_text())
+    state["kmsg"]["seq"] = _last_kmsg_seq()
+    ts_oom.state_file.write_text(json.dumps(state))
+    result, findings = ts_oom.check()
+    assert not [f for f in findings if f["subject"] == full_id[:12]]
+    (gap,) = [f for f in findings if f["check"] == "kernel-log"]
+    assert (gap["severity"], gap["value"], gap["subject"]) == ("warning", 1, "host"), findings
+    assert "1 kill could not be attributed" in gap["summary"]
+    assert result.returncode >= 1
+    _, findings = ts_oom.check()
+    assert [f["severity"] for f in findings if f["check"] == "kernel-log"] == ["ok"]
+
+
+def test_kill_lines_written_from_user_space_are_ignored(ts_oom):
+    ts_oom.check()
+    fake = ("<4>Memory cgroup out of memory: Killed process 1 (ts-oom-test) total-vm:1kB, "
+            "anon-rss:1kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:1kB oom_score_adj:0\n")
+    with open("/dev/kmsg", "w") as handle:
+        handle.write(fake)
+    _, findings = ts_oom.check()
+    assert not [f for f in findings if "ts-oom-test" in f["summary"]], findings
+
+
+def test_unreadable_kernel_log_is_unknown(run_tool):
+    with open("/proc/sys/kernel/dmesg_restrict") as handle:
+        if handle.read().strip() != "1":
+            pytest.skip("kernel.dmesg_restrict is 0: anyone may read /dev/kmsg here")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    tree = tempfile.mkdtemp(prefix="trainserver-test-", dir="/tmp")
+    try:
+        os.chmod(tree, 0o777)
+        # A copy of the code nobody can read: the clone may sit under a directory only root enters.
+        shutil.copytree(os.path.join(root, "tools"), os.path.join(tree, "tools"))
+        with open(os.path.join(tree, "c.toml"), "w") as handle:
+            handle.write(f'[paths]\nstate_dir = "{tree}/state"\nlock_dir = "{tree}/lock"\n'
+                         f'metrics_dir = "{tree}/metrics"\n[oom]\nlog_file = "{tree}/oom.log"\n')
+        code = "import sys; sys.argv[0] = 'ts-oom'; from trainserver.oom.cli import main; main()"
+        result = subprocess.run(
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+             "/usr/bin/python3", "-c", code, "--config", f"{tree}/c.toml", "check", "--json",
+             "--source", "kmsg"],
+            capture_output=True, text=True, timeout=60, cwd=tree,
+            env={"PATH": DEBIAN_PATH, "PYTHONPATH": os.path.join(tree, "tools")})
+        assert result.returncode == 3, result.stderr
+        (finding,) = _findings(result.stdout)
+        assert finding["severity"] == "unknown"
+        assert "cannot read the kernel log (kmsg)" in finding["summary"]
+        assert "Operation not permitted" in finding["summary"]
+        assert not os.path.exists(f"{tree}/state/oom.json")
+    finally:
+        shutil.rmtree(tree)
+
+
+# -- a real container under the test's own dockerd -----------------------------------------------
+
+def _minbase_tarball():
+    """A Debian bookworm minbase tarball, built once a month and kept outside the repository."""
+    os.makedirs(IMAGE_CACHE, exist_ok=True)
+    month = datetime.date.today().strftime("%Y-%m")
+    path = os.path.join(IMAGE_CACHE, f"bookworm-minbase-{month}.tar")
+    if os.path.exists(path):
+        return path
+    partial = path + ".partial"
+    try:
+        subprocess.run(["mmdebstrap", "--quiet", "--variant=minbase", "--format=tar", "bookworm", partial],
+                       check=True, capture_output=True, timeout=600)
+        os.replace(partial, path)
+    finally:
+        if os.path.isdir(partial):
+            shutil.rmtree(partial)
+        elif os.path.exists(partial):
+            os.unlink(partial)
+    for old in glob.glob(os.path.join(IMAGE_CACHE, "bookworm-minbase-*.tar")):
+        if old != path:
+            os.unlink(old)
+    return path
+
+
+# What dockerd 20.10 makes outside its --data-root and --exec-root, whatever it is told.
+_DOCKERD_LEFTOVERS = ["/run/docker/plugins", "/run/docker", "/run/containerd/s", "/run/containerd"]
+
+
+def _docker_cgroups():
+    return set(glob.glob("/sys/fs/cgroup/*/docker"))
+
+
+@pytest.fixture
+def dockerd():
+    """A dockerd of the test's own; yields (docker argv prefix, DOCKER_HOST)."""
+    if shutil.which("dockerd", path=DEBIAN_PATH) is None:
+        pytest.fail("dockerd is missing: install the Debian package docker.io")
+    tarball = _minbase_tarball()
+    existed = {path for path in _DOCKERD_LEFTOVERS if os.path.exists(path)}
+    cgroups_before = _docker_cgroups()
+    # Short: the socket path must fit in a sockaddr_un.
+    root = tempfile.mkdtemp(prefix="ts-dockerd-", dir="/tmp")
+    host = f"unix://{root}/docker.sock"
+    docker = ["docker", "--host", host]
+    env = {"PATH": DEBIAN_PATH}
+    with open(f"{root}/daemon.json", "w") as handle:
+        json.dump({"deprecated-key-path": f"{root}/key.json"}, handle)  # not /etc/docker/key.json
+    log = open(f"{root}/dockerd.log", "w")
+    daemon = subprocess.Popen(
+        ["dockerd", "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data",
+         "--exec-root", f"{root}/exec", "--pidfile", f"{root}/dockerd.pid", "--host", host,
+         "--iptables=false", "--ip-masq=false", "--bridge=none"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(docker + ["version"], capture_output=True, env=env).returncode != 0:
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail("dockerd did not start:\n" + open(f"{root}/dockerd.log").read()[-3000:])
+            time.sleep(0.3)
+        image = f"ts-oom-test:{secrets.token_hex(4)}"
+        with open(tarball, "rb") as handle:
+            subprocess.run(docker + ["import", "-", image], stdin=handle, check=True,
+                           capture_output=True, env=env, timeout=300)
+        yield docker, host, image
+    finally:
+        try:
+            containers = subprocess.run(docker + ["ps", "-aq"], capture_output=True, text=True,
+                                        env=env, timeout=60).stdout.split()
+            if containers:
+                subprocess.run(docker + ["rm", "-f", *containers], capture_output=True, env=env, timeout=60)
+            subprocess.run(docker + ["image", "prune", "-af"], capture_output=True, env=env, timeout=60)
+        finally:
+            daemon.terminate()
+            try:
+                daemon.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(daemon.pid, signal.SIGKILL)
+                daemon.wait(timeout=10)
+            log.close()
+            with open("/proc/self/mounts") as handle:
+                mounts = [line.split()[1] for line in handle if line.split()[1].startswith(root + "/")]
+            for mount in sorted(mounts, reverse=True):
+                subprocess.run(["umount", "-l", mount], check=False)
+            shutil.rmtree(root)
+            for path in _DOCKERD_LEFTOVERS:
+                if path not in existed:
+                    _rmdir_unless_in_use(path)
+            for path in _docker_cgroups() - cgroups_before:
+                for child in glob.glob(f"{path}/*/"):  # containers' cgroups docker left behind
+                    _rmdir_unless_in_use(child)
+                _rmdir_unless_in_use(path)
+
+
+def test_container_kill_is_attributed_to_its_name(ts_oom, dockerd):
+    docker, host, image = dockerd
+    ts_oom.docker_host = host
+    ts_oom.check()
+    name = f"ts-oom-test-{secrets.token_hex(4)}"
+    # tail keeps a line that never ends in memory: 200 MB against a 64 MB limit.
+    result = subprocess.run(docker + ["run", "--name", name, "--network", "none", "--memory", "64m",
+                                      "--memory-swap", "64m", image,
+                                      "sh", "-c", "head -c 200M /dev/zero | tail"],
+                            capture_output=True, text=True, env={"PATH": DEBIAN_PATH}, timeout=120)
+    assert result.returncode == 137, result.stderr
+    full_id = subprocess.run(docker + ["inspect", "--format", "{{.Id}}", name], capture_output=True,
+                             text=True, check=True, env={"PATH": DEBIAN_PATH}).stdout.strip()
+
+    _, findings = ts_oom.check()
+    mine = [f for f in findings if f["subject"] == name]
+    assert [f["severity"] for f in mine] == ["warning"], findings
+    assert f"container {name}: 1 new OOM kill" in mine[0]["summary"]
+    assert "tail (pid " in mine[0]["summary"] and "cgroup limit 64.0 MiB" in mine[0]["summary"]
+    (line,) = [line for line in ts_oom.log_file.read_text().splitlines() if name in line]
+    assert f"container={name} memcg=/docker/{full_id} process=tail" in line

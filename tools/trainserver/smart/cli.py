@@ -1,0 +1,99 @@
+"""ts-smart: disk health from smartctl, one finding per disk and check."""
+
+import inspect  # already loaded by click
+import sys
+
+import click
+
+from trainserver.core import cli as core_cli
+from trainserver.core.checks import CHECK_EXIT_STATUS
+
+
+@core_cli.tool_group("smart", exit_status=CHECK_EXIT_STATUS)
+def cli():
+    """Check every disk's health with smartctl (SMART), as the daily timer does at 03:00.
+
+    Disks come from `smartctl --scan-open`, or from [smart] devices when that is set. Each is
+    read with `smartctl --json=o --xall --nocheck=standby`: a disk in standby is not spun up
+    and is reported as skipped. Findings name a disk by model and serial. Counts that must not grow
+    (reallocated and pending sectors, NVMe media errors, SCSI grown defects) are compared with
+    the previous run, kept in the state directory (smart.json). Metrics go to smart.prom in
+    the metrics directory.
+    """
+
+
+@cli.command()
+@core_cli.json_option
+@click.pass_obj
+def check(tool, as_json):
+    """Check every disk; exit with the worst finding.
+
+    \b
+    One finding per disk and check, ok ones included:
+      smartctl           exit status bits 3, 4, 7: critical; bits 0-2: unknown;
+                         a disk in standby: ok, "skipped: in standby"
+      health             SMART overall health failed: critical
+      temperature        at the drive's own limit (else [smart]
+                         temperature_warning): warning
+      reallocated        ATA 5: rising: warning; 17 or more, or failing
+                         now: critical
+      pending            ATA 197: 1: warning; 2 or more, or rising: critical
+      offline-uncorrectable, reported-uncorrect, spin-retry
+                         ATA 198, 187, 10: 1 or more: critical
+      command-timeout    ATA 188, last part of the raw value: above 100:
+                         critical
+      when-failed        an attribute failed in the past: warning; now:
+                         critical
+      self-test          failed self-tests, outdated ones excluded: critical
+      critical-warning   NVMe: any bit set: critical
+      available-spare    NVMe: below its threshold: critical
+      percentage-used    NVMe: 80 or more: warning; above 95: critical
+      media-errors       NVMe: rising: critical
+      grown-defects      SCSI: above 0: warning; rising: critical
+      uncorrected-errors SCSI: above 0: critical
+      scan               no disk found: unknown
+
+    "Rising" compares with the previous run that read the disk; the first run
+    has no previous counts, so nothing is rising then. Reallocated sectors
+    above 0 that stopped growing (and are fewer than 17) are ok, with the count
+    in the summary and the metrics.
+    """
+    from trainserver.core.checks import report
+    from trainserver.smart import run
+
+    with tool.lock():
+        findings = run.check(tool)
+    return report(findings, as_json)
+
+
+# click keeps help as written; dedented, its \b block stays a block in the man page too.
+check.help = inspect.cleandoc(check.help)
+
+
+@cli.command()
+@core_cli.json_option
+@click.pass_obj
+def scan(tool, as_json):
+    """List the disks `check` would read (exit 0, also when none is found).
+
+    With --json, one JSON object a line: name, type, protocol, open_error.
+    """
+    import json
+
+    from trainserver.smart import run
+
+    devices, finding = run.scan(tool)
+    if as_json:
+        for device in devices:
+            sys.stdout.write(json.dumps(device.to_json()) + "\n")
+    elif devices:
+        for device in devices:
+            detail = f"  (open failed: {device.open_error})" if device.open_error else ""
+            line = f"{device.name}  -d {device.type or 'auto'}  {device.protocol or ''}{detail}"
+            click.echo(line.rstrip())
+    click.echo(finding.summary, err=True)
+    return core_cli.EXIT_OK
+
+
+def main():
+    core_cli.main(cli)
