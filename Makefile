@@ -60,6 +60,16 @@ demo: deps install
 	ts-config show
 	@echo; echo "== installed tools and their man pages"
 	@for t in /usr/bin/ts-*; do echo "$$t: $$(man -w $$(basename $$t))"; done
+	@echo; echo "== the health checks as their timers run them (exit: 0 ok, 1 warning, 2 critical, 3 unknown)"
+	@for check in ts-smart ts-gpu-temp ts-oom; do \
+		echo "-- $$check check"; $$check check; echo "exit status $$?"; done
+	@echo; echo "== the same findings through ts-alert (no Telegram chat configured: journal only)"
+	@for check in ts-smart ts-gpu-temp ts-oom; do \
+		ts-alert pipe -- /usr/bin/$$check check --json; echo "exit status $$? (the check's own)"; done
+	ts-alert status
+	@echo; echo "== timers shipped (enabled by the package; systemctl list-timers 'ts-*' on a systemd host)"
+	@for timer in /lib/systemd/system/ts-*.timer; do \
+		echo "$$(basename $$timer): $$(sed -n 's/^OnCalendar=//p' $$timer), $$(systemctl is-enabled $$(basename $$timer))"; done
 
 bench:
 	$(PYTHON) bench/startup

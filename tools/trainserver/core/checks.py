@@ -6,11 +6,12 @@ for people. The exit status is the worst severity (0 ok, 1 warning, 2 critical, 
 
 import sys
 
-from trainserver.core import findings as findings_module
-
 
 def report(findings, as_json, stream=None):
     """Print `findings` and return the exit status for them."""
+    # Imported here: check tools import this module for CHECK_EXIT_STATUS on their --help path.
+    from trainserver.core import findings as findings_module
+
     stream = stream or sys.stdout
     findings = list(findings)
     if as_json:
