@@ -135,25 +135,3 @@ def test_help_and_version(run_tool):
     assert result.returncode == 0
     assert "Exit status: 0 success; 3 usage error" in " ".join(result.stdout.split())
     assert run_tool("ts-config", "--version").stdout == f"ts-config {__version__}\n"
-
-
-def test_help_imports_only_click_and_the_core(run_tool, tmp_path):
-    """--help and check must not pay for plumbum, requests, pyudev or btrfsutil at start-up."""
-    path = tmp_path / "ok.toml"
-    path.write_text("")
-    probe = tmp_path / "sitecustomize.py"
-    probe.write_text(
-        "import atexit, sys\n"
-        "def _report():\n"
-        "    heavy = sorted(m for m in ('plumbum', 'requests', 'pyudev', 'btrfsutil') if m in sys.modules)\n"
-        "    sys.stderr.write('HEAVY=' + ','.join(heavy) + '\\n')\n"
-        "atexit.register(_report)\n"
-    )
-    pythonpath = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH", "")]))
-    if os.environ.get("TRAINSERVER_TEST_INSTALLED") != "1":
-        pythonpath += os.pathsep + os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-            os.path.abspath(__file__)))), "tools")
-    for args in (["--help"], ["--config", str(path), "check"]):
-        result = run_tool("ts-config", *args, env={"PYTHONPATH": pythonpath})
-        assert result.returncode == 0, result.stderr
-        assert "HEAVY=\n" in result.stderr, (args, result.stderr)

@@ -8,6 +8,7 @@ import argparse
 import configparser
 import datetime
 import importlib
+import inspect
 import os
 import sys
 
@@ -55,7 +56,8 @@ def escape(text):
 def paragraphs(text):
     """Help text as roff paragraphs (click's \\b marks a block kept as written)."""
     out = []
-    for block in click.unstyle(text or "").strip().split("\n\n"):
+    # Docstrings arrive indented; a \b block's layout is only right once they are dedented.
+    for block in inspect.cleandoc(click.unstyle(text or "")).split("\n\n"):
         block = block.strip("\n")
         if block.startswith("\b"):
             out.append(".nf\n" + escape(block[1:].strip("\n")) + "\n.fi")

@@ -9,7 +9,7 @@ stands. A subject that a run does not mention stays as it was (a disk in standby
 
 from dataclasses import dataclass
 
-from trainserver.core.findings import Severity, _RANK
+from trainserver.core.findings import Severity, rank
 
 NEW, WORSE, REMINDER, RESOLVED = "new", "worse", "reminder", "resolved"
 
@@ -64,7 +64,7 @@ def decide(open_problems, findings, now, schedule):
             continue
         previous = Severity.parse(record["severity"])
         record.update(severity=finding.severity.label, summary=finding.summary)
-        if _RANK[finding.severity] > _RANK[previous]:
+        if rank(finding.severity) > rank(previous):
             record.update(last_sent=now, reminders=0)
             events.append(Event(WORSE, finding, record["since"], previous))
         elif now - record["last_sent"] >= schedule.wait(record["reminders"]):

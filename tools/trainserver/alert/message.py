@@ -20,9 +20,10 @@ def _when(epoch):
 def _line(event):
     finding = event.finding
     severity = finding.severity.label
-    head = f"{_ICON['ok' if event.kind == RESOLVED else severity]} <b>{html.escape(severity.upper())}</b>"
     if event.kind == RESOLVED:
         head = f"{_ICON['ok']} <b>RESOLVED</b>"
+    else:
+        head = f"{_ICON[severity]} <b>{severity.upper()}</b>"
     where = html.escape(f"{finding.tool}/{finding.check} {finding.subject}")
     text = f"{head} {where}: {html.escape(finding.summary)}"
     if finding.value is not None and event.kind != RESOLVED:

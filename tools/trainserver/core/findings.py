@@ -72,6 +72,11 @@ class FindingsError(ValueError):
     """A line of input is not a finding."""
 
 
+def rank(severity):
+    """How bad a severity is, for comparisons (critical > warning > unknown > ok)."""
+    return _RANK[severity]
+
+
 def worst(severities):
     """The worst severity of `severities` (OK when there are none)."""
     return max(severities, key=_RANK.__getitem__, default=Severity.OK)

@@ -1,6 +1,5 @@
 """ts-smart: disk health from smartctl, one finding per disk and check."""
 
-import inspect  # already loaded by click
 import sys
 
 import click
@@ -65,9 +64,6 @@ def check(tool, as_json):
         findings = run.check(tool)
     return report(findings, as_json)
 
-
-# click keeps help as written; dedented, its \b block stays a block in the man page too.
-check.help = inspect.cleandoc(check.help)
 
 
 @cli.command()
