@@ -1,8 +1,10 @@
-"""ts-oom against real kernel OOM kills made here (root; cgroup v1 memory controller, /dev/kmsg).
+"""ts-oom against real kernel OOM kills made here (root; a memory cgroup controller, /dev/kmsg).
 
 A process is killed in a memory cgroup named as docker names its containers, and a real
 container is killed under a dockerd of the test's own. Every fixture removes what it made
 (cgroups, containers, images, the daemon, temporary directories), even when a test fails.
+The cgroup is made in the v1 memory hierarchy where there is one, else in the unified (v2)
+hierarchy, as docker's cgroupfs driver makes it on each.
 """
 
 import datetime
@@ -22,6 +24,7 @@ import pytest
 pytestmark = pytest.mark.root
 
 MEMORY_V1 = "/sys/fs/cgroup/memory"
+UNIFIED = "/sys/fs/cgroup"  # where cgroup v2 is mounted on a unified (v2-only) system
 DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 IMAGE_CACHE = "/var/cache/trainserver-tests"
 # Touches every page, so the memory is really charged to the cgroup.
@@ -53,7 +56,9 @@ def ts_oom(run_tool, tmp_path):
         docker_host = f"unix://{tmp_path}/no-docker.sock"
 
         def check(self):
-            result = run_tool("ts-oom", "--config", str(config), "check", "--json",
+            # The kmsg reader, also where journald runs (auto would take the journal there):
+            # these tests look at its saved position.
+            result = run_tool("ts-oom", "--config", str(config), "check", "--json", "--source", "kmsg",
                               env={"PATH": DEBIAN_PATH, "DOCKER_HOST": self.docker_host})
             assert result.returncode in (0, 1, 2), result.stderr
             return result, _findings(result.stdout)
@@ -87,25 +92,59 @@ def _rmdir_unless_in_use(path):
             raise
 
 
+def _memory_hierarchy():
+    """(root of the hierarchy with the memory controller, whether it is cgroup v2), or a skip."""
+    if os.path.isfile(f"{MEMORY_V1}/memory.limit_in_bytes"):
+        return MEMORY_V1, False
+    try:
+        with open(f"{UNIFIED}/cgroup.subtree_control") as handle:
+            enabled = handle.read().split()
+    except FileNotFoundError:
+        pytest.skip("no memory cgroup controller: neither /sys/fs/cgroup/memory (v1) nor a "
+                    "cgroup v2 hierarchy at /sys/fs/cgroup")
+    if "memory" not in enabled:
+        pytest.skip("cgroup v2: the memory controller is not enabled in "
+                    "/sys/fs/cgroup/cgroup.subtree_control")
+    return UNIFIED, True
+
+
+def _write(path, text):
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
 @pytest.fixture
 def docker_like_memcg():
-    """/sys/fs/cgroup/memory/docker/<64 hex> limited to 50M, as the cgroupfs driver makes it."""
-    if not os.path.isfile(f"{MEMORY_V1}/memory.limit_in_bytes"):
-        pytest.skip("needs the cgroup v1 memory controller at /sys/fs/cgroup/memory")
-    parent = f"{MEMORY_V1}/docker"
+    """<hierarchy>/docker/<64 hex> limited to 50M, as the cgroupfs driver makes it.
+
+    Swap is limited too where the kernel accounts it, so that the hog is killed, not swapped
+    out. On cgroup v2 the memory controller is enabled for /docker's children, as dockerd does.
+    """
+    root, v2 = _memory_hierarchy()
+    parent = f"{root}/docker"
     made_parent = not os.path.isdir(parent)
     full_id = secrets.token_hex(32)
     path = f"{parent}/{full_id}"
-    os.makedirs(path)
+    os.makedirs(parent, exist_ok=True)
     try:
-        with open(f"{path}/memory.limit_in_bytes", "w") as handle:
-            handle.write("50M")
+        if v2:
+            _write(f"{parent}/cgroup.subtree_control", "+memory")
+        os.mkdir(path)
+        if v2:
+            _write(f"{path}/memory.max", "50M")
+            if os.path.exists(f"{path}/memory.swap.max"):
+                _write(f"{path}/memory.swap.max", "0")
+        else:
+            _write(f"{path}/memory.limit_in_bytes", "50M")
+            if os.path.exists(f"{path}/memory.memsw.limit_in_bytes"):  # memory and swap together
+                _write(f"{path}/memory.memsw.limit_in_bytes", "50M")
         yield full_id, path
     finally:
-        with open(f"{path}/cgroup.procs") as handle:
-            for pid in handle.read().split():
-                os.kill(int(pid), signal.SIGKILL)
-        _rmdir_when_empty(path)
+        if os.path.isdir(path):
+            with open(f"{path}/cgroup.procs") as handle:
+                for pid in handle.read().split():
+                    os.kill(int(pid), signal.SIGKILL)
+            _rmdir_when_empty(path)
         if made_parent:
             _rmdir_unless_in_use(parent)
 
@@ -189,6 +228,26 @@ def test_a_kill_missing_from_the_log_is_told_by_the_kernel_counter(ts_oom, docke
     assert [f["severity"] for f in findings if f["check"] == "kernel-log"] == ["ok"]
 
 
+def test_a_metrics_file_that_cannot_be_written_loses_no_finding(ts_oom, docker_like_memcg):
+    full_id, cgroup = docker_like_memcg
+    short = full_id[:12]
+    ts_oom.check()
+    metrics_dir = ts_oom.metrics_file.parent
+    shutil.rmtree(metrics_dir)
+    metrics_dir.write_text("a file where the metrics directory should be\n")
+    _hog(cgroup)
+    result, findings = ts_oom.check()
+    assert [f["severity"] for f in findings if f["subject"] == short] == ["warning"], result.stderr
+    assert result.returncode == 1
+    assert "cannot write the metrics file" in result.stderr
+    assert short in ts_oom.log_file.read_text()
+    # Saved: the next run does not report it again, and the metrics come back with the directory.
+    metrics_dir.unlink()
+    _, findings = ts_oom.check()
+    assert [f["severity"] for f in findings if f["subject"] == short] == ["ok"], findings
+    assert f'trainserver_oom_kills_total{{container="{short}"}} 1' in ts_oom.metrics_file.read_text()
+
+
 def test_kill_lines_written_from_user_space_are_ignored(ts_oom):
     ts_oom.check()
     fake = ("<4>Memory cgroup out of memory: Killed process 1 (ts-oom-test) total-vm:1kB, "
@@ -259,7 +318,7 @@ _DOCKERD_LEFTOVERS = ["/run/docker/plugins", "/run/docker", "/run/containerd/s",
 
 
 def _docker_cgroups():
-    return set(glob.glob("/sys/fs/cgroup/*/docker"))
+    return set(glob.glob("/sys/fs/cgroup/*/docker") + glob.glob(f"{UNIFIED}/docker"))
 
 
 @pytest.fixture
@@ -275,15 +334,16 @@ def dockerd():
     host = f"unix://{root}/docker.sock"
     docker = ["docker", "--host", host]
     env = {"PATH": DEBIAN_PATH}
-    with open(f"{root}/daemon.json", "w") as handle:
-        json.dump({"deprecated-key-path": f"{root}/key.json"}, handle)  # not /etc/docker/key.json
-    log = open(f"{root}/dockerd.log", "w")
-    daemon = subprocess.Popen(
-        ["dockerd", "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data",
-         "--exec-root", f"{root}/exec", "--pidfile", f"{root}/dockerd.pid", "--host", host,
-         "--iptables=false", "--ip-masq=false", "--bridge=none"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    log = daemon = None
     try:
+        with open(f"{root}/daemon.json", "w") as handle:
+            json.dump({"deprecated-key-path": f"{root}/key.json"}, handle)  # not /etc/docker/key.json
+        log = open(f"{root}/dockerd.log", "w")
+        daemon = subprocess.Popen(
+            ["dockerd", "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data",
+             "--exec-root", f"{root}/exec", "--pidfile", f"{root}/dockerd.pid", "--host", host,
+             "--iptables=false", "--ip-masq=false", "--bridge=none"],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + 60
         while subprocess.run(docker + ["version"], capture_output=True, env=env).returncode != 0:
             if daemon.poll() is not None or time.monotonic() > deadline:
@@ -297,19 +357,23 @@ def dockerd():
         yield docker, host, image
     finally:
         try:
-            containers = subprocess.run(docker + ["ps", "-aq"], capture_output=True, text=True,
-                                        env=env, timeout=60).stdout.split()
-            if containers:
-                subprocess.run(docker + ["rm", "-f", *containers], capture_output=True, env=env, timeout=60)
-            subprocess.run(docker + ["image", "prune", "-af"], capture_output=True, env=env, timeout=60)
+            if daemon is not None and daemon.poll() is None:
+                containers = subprocess.run(docker + ["ps", "-aq"], capture_output=True, text=True,
+                                            env=env, timeout=60).stdout.split()
+                if containers:
+                    subprocess.run(docker + ["rm", "-f", *containers], capture_output=True, env=env,
+                                   timeout=60)
+                subprocess.run(docker + ["image", "prune", "-af"], capture_output=True, env=env, timeout=60)
         finally:
-            daemon.terminate()
-            try:
-                daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(daemon.pid, signal.SIGKILL)
-                daemon.wait(timeout=10)
-            log.close()
+            if daemon is not None:
+                daemon.terminate()
+                try:
+                    daemon.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(daemon.pid, signal.SIGKILL)
+                    daemon.wait(timeout=10)
+            if log is not None:
+                log.close()
             with open("/proc/self/mounts") as handle:
                 mounts = [line.split()[1] for line in handle if line.split()[1].startswith(root + "/")]
             for mount in sorted(mounts, reverse=True):
@@ -344,4 +408,7 @@ def test_container_kill_is_attributed_to_its_name(ts_oom, dockerd):
     assert f"container {name}: 1 new OOM kill" in mine[0]["summary"]
     assert "tail (pid " in mine[0]["summary"] and "cgroup limit 64.0 MiB" in mine[0]["summary"]
     (line,) = [line for line in ts_oom.log_file.read_text().splitlines() if name in line]
-    assert f"container={name} memcg=/docker/{full_id} process=tail" in line
+    # The cgroupfs driver's path, or the systemd driver's (dockerd's default where systemd runs
+    # and cgroup v2 is used).
+    assert (f"container={name} memcg=/docker/{full_id} process=tail" in line
+            or f"container={name} memcg=/system.slice/docker-{full_id}.scope process=tail" in line), line

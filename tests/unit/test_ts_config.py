@@ -1,7 +1,6 @@
 """ts-config as an admin runs it: a real process, its output and its exit status."""
 
 import json
-import os
 import tomllib
 
 import pytest

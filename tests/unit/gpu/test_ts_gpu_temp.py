@@ -5,16 +5,22 @@ path runs the real tool against STAND-INS: a fake nvidia-smi on PATH printing ou
 nvidia-smi's documented format, or a fake pynvml on PYTHONPATH (tests/fixtures/gpu/README.md).
 """
 
+import configparser
 import importlib.util
 import json
 import os
+import re
 import shutil
+import subprocess
+import time
 
 import pytest
 
 from trainserver.core.findings import Severity
+from trainserver.core.schema import defaults
+from trainserver.core.units import parse_duration
 
-from .conftest import FAKE_NVML_DIR, SYSTEM_PATH, nvml_gpu
+from .conftest import ROOT, SYSTEM_PATH, nvml_gpu
 
 A6000_0 = "GPU-1d2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 A6000_1 = "GPU-6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d"
@@ -91,6 +97,22 @@ def test_throttling_gpu_is_critical(gpu_temp):
     gpu = findings[1]
     assert (gpu.severity, gpu.value, gpu.threshold) == (Severity.CRITICAL, 90, 89)
     assert "hardware thermal slowdown active" in gpu.summary
+    metrics = gpu_temp.metrics.read_text().splitlines()
+    for reason in ("hw_thermal_slowdown", "sw_thermal_slowdown"):
+        assert any(line.startswith("trainserver_gpu_throttle_reason_active{")
+                   and f'reason="{reason}"' in line and line.endswith(" 1") for line in metrics), reason
+
+
+def test_software_thermal_slowdown_alone_is_ok_but_shown(gpu_temp):
+    scenario = {"gpus": [nvml_gpu(0, temperature=70, reasons=0x20)]}  # SW_THERMAL_SLOWDOWN
+    status, findings, stderr = gpu_temp.check(nvml=scenario)
+    assert status == 0, stderr
+    assert findings[1].severity == Severity.OK
+    assert findings[1].summary == ("70 °C, ok; software thermal slowdown active "
+                                   "(warning above 80 °C, slowdown at 87 °C)")
+    assert (f'trainserver_gpu_throttle_reason_active{{index="0",name="NVIDIA RTX A6000",'
+            f'reason="sw_thermal_slowdown",uuid="{scenario["gpus"][0]["uuid"]}"}} 1'
+            in gpu_temp.metrics.read_text().splitlines())
 
 
 def test_fields_not_available_are_unknown(gpu_temp):
@@ -196,6 +218,39 @@ def test_nvml_lost_gpu(gpu_temp):
     assert status == 2
     assert findings[2].subject == f"{gpus[1]['uuid']} (NVIDIA RTX A6000, index 1)"
     assert findings[2].summary.endswith("(NVML: GPU is lost)")
+
+
+def test_hung_nvml_is_critical_within_the_timeout(gpu_temp, tmp_path):
+    """The STAND-IN pynvml never returns from one call, as NVML does on a wedged driver."""
+    gpu_temp.config.write_text(gpu_temp.config.read_text() + '[gpu]\ntimeout = "2s"\n')
+    pid_file = tmp_path / "hung.pid"
+    scenario = {"gpus": [nvml_gpu(0)], "hang": "nvmlDeviceGetTemperatureV",
+                "hang_pid_file": str(pid_file)}
+    started = time.monotonic()
+    status, findings, stderr = gpu_temp.check(smi="one-gpu-ok", nvml=scenario)
+    assert time.monotonic() - started < 10, "the check must not wait for the hung call"
+    assert status == 2, stderr
+    [finding] = findings
+    assert (finding.check, finding.subject, finding.severity) == (
+        "driver", "nvidia-driver", Severity.CRITICAL)
+    assert finding.summary == "NVML did not answer within 2 s (driver hung?)"
+    assert gpu_temp.smi_calls() == [], "nvidia-smi would hang on the same driver"
+    assert "trainserver_gpu_driver_up 0\n" in gpu_temp.metrics.read_text()
+    hung = int(pid_file.read_text())
+    assert hung and not os.path.exists(f"/proc/{hung}"), "the hung reader is killed"
+
+
+def test_service_start_timeout_outlasts_the_checks_own_bounds():
+    """A hang the check cannot bound fails the unit (OnFailure alerts); a slow but bounded
+    check (one NVML read, three nvidia-smi calls, each within [gpu] timeout) must not."""
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.optionxform = str
+    unit.read(os.path.join(ROOT, "systemd", "ts-gpu-temp.service"))
+    timespan = subprocess.run(["systemd-analyze", "timespan", unit["Service"]["TimeoutStartSec"]],
+                              capture_output=True, text=True, check=True).stdout
+    start_timeout = int(re.search(r"μs: (\d+)", timespan).group(1)) / 1e6
+    bounded = 4 * parse_duration(defaults()["gpu"]["timeout"])
+    assert bounded < start_timeout < 15 * 60, "and it ends before the next timer run"
 
 
 def test_nvml_without_driver_falls_back_to_nvidia_smi(gpu_temp):

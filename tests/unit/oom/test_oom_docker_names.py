@@ -14,7 +14,3 @@ def test_nothing_known():
     assert docker_names.parse_inspect("[]\n") == {}
     assert docker_names.parse_inspect("") == {}
     assert docker_names.parse_inspect("Error: No such container") == {}
-
-
-def test_no_ids_asks_nothing():
-    assert docker_names.names([]) == {}

@@ -15,6 +15,7 @@ from .conftest import fixture_records
 
 JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
 OLD_BOOT = "0123456789abcdef0123456789abcdef"
+ID = "661bab0e70b394cc20a23527ba2cde38ba212a1c8899f07bffc63a87b53a0fe2"
 
 
 def _export(records, boot_id, realtime_base):
@@ -26,30 +27,57 @@ def _export(records, boot_id, realtime_base):
             f"__MONOTONIC_TIMESTAMP={usec}",
             f"_BOOT_ID={boot_id}",
             "_TRANSPORT=kernel",
+            "SYSLOG_FACILITY=0",
             "SYSLOG_IDENTIFIER=kernel",
             f"MESSAGE={record.message}",
         ]) + "\n")
     return entries
 
 
+FAKE_KILL = ("Memory cgroup out of memory: Killed process 1 (fake) total-vm:1kB, anon-rss:1kB, "
+             "file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:1kB oom_score_adj:0")
+
+
+def _written_to_kmsg(boot_id, realtime):
+    """`echo "<4>kernel: <FAKE_KILL>" > /dev/kmsg` as journald records it (journald-kmsg.c): the
+    kernel gave it the user facility (it never lets user space write facility 0), and journald
+    took "kernel" from its text for the identifier."""
+    return "\n".join([
+        f"__REALTIME_TIMESTAMP={realtime}",
+        "__MONOTONIC_TIMESTAMP=1",
+        f"_BOOT_ID={boot_id}",
+        "_TRANSPORT=kernel",
+        "PRIORITY=4",
+        "SYSLOG_FACILITY=1",
+        "SYSLOG_IDENTIFIER=kernel",
+        f"MESSAGE={FAKE_KILL}",
+    ]) + "\n"
+
+
+def _write_journal(path, entries):
+    """Write (or append to) the journal file `path` from export-format entries."""
+    export = f"{path}.export"
+    with open(export, "w", encoding="utf-8") as handle:
+        # Each entry ends with an empty line: journal-remote drops one that does not.
+        handle.write("".join(entry + "\n" for entry in entries))
+    subprocess.run([JOURNAL_REMOTE, f"--output={path}", export], check=True,
+                   capture_output=True, timeout=60)
+
+
 @pytest.fixture
 def journal_file(tmp_path):
-    """A journal with a kill in an earlier boot, then two kills and a user message in this one."""
+    """A journal with a kill in an earlier boot, then two kills and two fakes in this one: a
+    service's output, and a line written to /dev/kmsg from user space."""
     current = kmsg.boot_id()
     base = 1_700_000_000_000_000
     entries = _export(fixture_records("kmsg-cgroupfs-path.txt"), OLD_BOOT, base)
     entries += _export(fixture_records("kmsg-docker-container.txt")
                        + fixture_records("kmsg-systemd-scope-path.txt"), current, base + 10**10)
     user = ("__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=1\n_BOOT_ID=%s\n_TRANSPORT=stdout\n"
-            "MESSAGE=Memory cgroup out of memory: Killed process 1 (fake) total-vm:1kB, anon-rss:1kB, "
-            "file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:1kB oom_score_adj:0\n"
-            % (base + 2 * 10**10, current))
-    export = tmp_path / "kernel.export"
-    export.write_text("\n".join(entries + [user]))
-    path = tmp_path / "kernel.journal"
-    subprocess.run([JOURNAL_REMOTE, f"--output={path}", str(export)], check=True,
-                   capture_output=True, timeout=60)
-    return str(path)
+            "MESSAGE=%s\n" % (base + 2 * 10**10, current, FAKE_KILL))
+    path = str(tmp_path / "kernel.journal")
+    _write_journal(path, entries + [user, _written_to_kmsg(current, base + 2 * 10**10 + 1)])
+    return path
 
 
 def test_first_read_is_this_boot_and_a_second_finds_nothing_new(journal_file):
@@ -82,3 +110,65 @@ def test_a_journal_that_cannot_be_read_is_an_error(tmp_path):
     path.write_bytes(b"not a journal file" * 100)
     with pytest.raises(CommandError, match="Bad message"):
         journal.read(None, ["--file", str(path)])
+
+
+def test_lines_written_to_dev_kmsg_from_user_space_are_not_kills(journal_file):
+    # journald gives them _TRANSPORT=kernel, and this one SYSLOG_IDENTIFIER=kernel too.
+    both = subprocess.run(["journalctl", "--file", journal_file, "-o", "cat", "--no-pager",
+                           "_TRANSPORT=kernel", "SYSLOG_IDENTIFIER=kernel"],
+                          capture_output=True, text=True, check=True, timeout=60)
+    assert FAKE_KILL in both.stdout.splitlines()
+    batch = journal.read(None, ["--file", journal_file])
+    assert FAKE_KILL not in [r.message for r in batch.records]
+    assert 1 not in [k.pid for k in kernel_log.find_kills(batch.records)]
+
+
+def test_a_kill_split_across_two_reads_is_one_kill(tmp_path):
+    """A read that ends between a kill's summary and its "Killed process" line."""
+    from trainserver.oom import check
+
+    records = fixture_records("kmsg-docker-container.txt")
+    (split,) = [i for i, r in enumerate(records) if r.message.startswith("oom-kill:")]
+    assert "Killed process" in records[split + 1].message
+    path = str(tmp_path / "kernel.journal")
+    base = 1_700_000_000_000_000
+    boot = kmsg.boot_id()
+    _write_journal(path, _export(records[:split + 1], boot, base))
+    now = records[split].time + 1  # the summary was just logged
+
+    batch, cut = check.whole_kills(journal.read(None, ["--file", path]), now)
+    assert cut and kernel_log.find_kills(batch.records) == []
+    assert batch.position["cursor"] == batch.records[-1].position
+    assert batch.records[-1].message == records[split - 1].message
+
+    _write_journal(path, _export(records[split + 1:], boot, base))
+    batch, cut = check.whole_kills(journal.read(batch.position, ["--file", path]), now + 1800)
+    assert not cut
+    (kill,) = kernel_log.find_kills(batch.records)
+    assert (kill.pid, kill.memcg, kill.rss_kb) == (22643, f"/docker/{ID}", 64512 + 1164)
+
+
+def test_a_summary_whose_kill_line_never_came_is_a_kill_later(tmp_path):
+    from trainserver.oom import check
+
+    records = [r for r in fixture_records("kmsg-docker-container.txt")
+               if "Killed process" not in r.message]
+    path = str(tmp_path / "kernel.journal")
+    _write_journal(path, _export(records, kmsg.boot_id(), 1_700_000_000_000_000))
+    batch = journal.read(None, ["--file", path])
+    assert check.whole_kills(batch, records[-1].time + 5)[1]
+    batch, cut = check.whole_kills(batch, records[-1].time + 1800)
+    assert not cut
+    assert [(k.pid, k.memcg) for k in kernel_log.find_kills(batch.records)] == [(22643, f"/docker/{ID}")]
+
+
+def test_output_lines_that_are_not_json_objects_are_skipped(caplog):
+    good = json.dumps({"__CURSOR": "c2", "__REALTIME_TIMESTAMP": "1700000000000000",
+                       "_BOOT_ID": "b", "MESSAGE": "text"})
+    text = "\n".join(['{"__CURSOR": "c1", "MESSAGE": "cut sh', "[1, 2]", "17", good,
+                      json.dumps({"__CURSOR": ["x"], "__REALTIME_TIMESTAMP": None, "MESSAGE": [300]}), ""])
+    records, cursor = journal.parse(text, "c0")
+    assert [(r.position, r.time, r.boot_id, r.message) for r in records] == [
+        ("c2", 1_700_000_000.0, "b", "text"), (["x"], None, None, "")]
+    assert cursor == "c2"
+    assert "line 1 is not JSON" in caplog.text and "line 2 is not a JSON object" in caplog.text

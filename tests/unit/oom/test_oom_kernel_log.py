@@ -114,3 +114,22 @@ def test_journal_message_forms():
     assert kernel_log.journal_message("text") == "text"
     assert kernel_log.journal_message(list(b"caf\xc3\xa9 \xff")) == "caf\u00e9 \ufffd"
     assert kernel_log.journal_message(None) == ""
+    assert kernel_log.journal_message([300, 1]) == ""
+    assert kernel_log.journal_message(["a"]) == ""
+
+
+def test_unfinished_is_a_recent_summary_without_its_kill_line(records):
+    found = records("kmsg-docker-container.txt")
+    summary = next(i for i, r in enumerate(found) if r.message.startswith("oom-kill:"))
+    now = found[-1].time + 1
+    assert kernel_log.unfinished(found, now) is None  # whole
+    assert kernel_log.unfinished(found[:summary], now) is None  # no summary yet
+    assert kernel_log.unfinished(found[:summary + 1], now) == summary
+    assert kernel_log.unfinished(found[:summary + 1], now + 600) is None  # its kill line is lost
+    # The kill line of another process does not finish it; the first unfinished one counts.
+    other = records("kmsg-systemd-scope-path.txt")
+    both = found[:summary + 1] + other
+    later = [Record(r.position, now, r.boot_id, r.message) for r in both]
+    assert kernel_log.unfinished(later, now) == summary
+    timeless = [Record(r.position, None, r.boot_id, r.message) for r in found[:summary + 1]]
+    assert kernel_log.unfinished(timeless, now) is None

@@ -59,3 +59,36 @@ def test_boot_id_is_written_as_journald_writes_it(tmp_path):
     path = tmp_path / "boot_id"
     path.write_text("bc782f72-7a39-457f-9b53-cf846f52142d\n")
     assert kmsg.boot_id(str(path)) == "bc782f727a39457f9b53cf846f52142d"
+
+
+def test_a_kill_split_across_two_reads_is_one_kill():
+    """A read that ends between a kill's summary (530) and its "Killed process" line (531)."""
+    from trainserver.oom import check
+
+    lines = raw("kmsg-docker-container.txt")
+    offset = 1000.0
+    records, last, lost = kmsg.select(lines[:-1], None, "boot", offset)
+    assert records[-1].message.startswith("oom-kill:") and last == 530
+    now = records[-1].time + 1
+    batch, cut = check.whole_kills(kmsg.Batch(records, {"boot_id": "boot", "seq": last}, lost), now)
+    assert cut and kernel_log.find_kills(batch.records) == []
+    assert batch.position == {"boot_id": "boot", "seq": 529}
+    assert batch.lost == lost
+
+    records, last, lost = kmsg.select(lines, batch.position["seq"], "boot", offset)
+    batch, cut = check.whole_kills(kmsg.Batch(records, {"boot_id": "boot", "seq": last}, lost), now + 1)
+    assert not cut and lost == 0
+    (kill,) = kernel_log.find_kills(batch.records)
+    assert (kill.pid, kill.rss_kb) == (22643, 64512 + 1164)
+    assert kill.memcg.startswith("/docker/661bab0e70b3")
+
+
+def test_positions_that_are_not_this_boots_sequence_numbers_read_everything(tmp_path):
+    boot = tmp_path / "boot_id"
+    boot.write_text("bc782f72-7a39-457f-9b53-cf846f52142d\n")
+    device = tmp_path / "empty"
+    device.write_bytes(b"")
+    for saved in (None, "text", [1], {"boot_id": "bc782f727a39457f9b53cf846f52142d", "seq": True},
+                  {"boot_id": "bc782f727a39457f9b53cf846f52142d", "seq": "5"}):
+        batch = kmsg.read(saved, device=str(device), boot_path=str(boot))
+        assert batch.position == {"boot_id": "bc782f727a39457f9b53cf846f52142d", "seq": -1}, saved

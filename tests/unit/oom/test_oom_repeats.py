@@ -93,3 +93,19 @@ def test_memory_round_trips_through_state_and_forgets_old_totals():
     _, memory = repeats.assess([kill("old", NOW - 100 * DAY)], Memory(), NOW - 100 * DAY, DAY, 2)
     _, memory = repeats.assess([kill("new", NOW)], Memory.from_state(memory.to_state()), NOW, DAY, 2)
     assert set(memory.totals) == {"new"}
+
+
+def test_memory_from_a_state_with_missing_or_odd_values():
+    for state in (None, [], "x", {}, {"recent": None, "open": None, "totals": None},
+                  {"recent": "x", "open": 3, "totals": ["a"]},
+                  {"recent": [None, 1, {"subject": 1, "time": NOW}, {"subject": "a", "time": "soon"}],
+                   "open": [["a"], {"b": 1}], "totals": {"a": None, "b": {"kills": "2", "last": NOW}}}):
+        memory = Memory.from_state(state)
+        assert (memory.recent, memory.open, memory.totals) == ([], [], {}), state
+        findings, _ = repeats.assess([kill("t", NOW)], memory, NOW, DAY, 2)
+        assert [f.severity for f in findings] == [Severity.WARNING]
+    good = {"recent": [{"subject": "a", "time": NOW - 60, "pid": 1, "process": "p"}, None],
+            "open": ["a", None], "totals": {"a": {"kills": 1, "last": NOW - 60}, "b": 7}}
+    memory = Memory.from_state(good)
+    assert memory.recent == good["recent"][:1] and memory.open == ["a"]
+    assert memory.totals == {"a": {"kills": 1, "last": NOW - 60}}

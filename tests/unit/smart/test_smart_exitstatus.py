@@ -1,9 +1,11 @@
 """smartctl's exit status is a bit mask: only bits 3, 4 and 7 mean a failing disk."""
 
+import re
+
 import pytest
 from smartfixtures import fixture_json
 
-from trainserver.core.findings import Severity
+from trainserver.core.findings import Severity, exit_status
 from trainserver.smart import exitstatus, parse, thresholds
 
 
@@ -26,6 +28,17 @@ def test_severity(status, severity):
     assert exitstatus.severity(status) == severity
 
 
+@pytest.mark.parametrize("status,severity", [
+    (4, Severity.OK),  # an optional log could not be read; the data that was read is checked
+    (4 | 64, Severity.OK),
+    (4 | 16, Severity.CRITICAL),
+    (2, Severity.UNKNOWN),
+    (1 | 4, Severity.UNKNOWN),
+])
+def test_severity_when_the_disks_data_was_read(status, severity):
+    assert exitstatus.severity(status, has_data=True) == severity
+
+
 def test_bits_and_names():
     assert exitstatus.bits(216) == [3, 4, 6, 7]
     assert exitstatus.describe(0) == "0: no bit set"
@@ -33,7 +46,10 @@ def test_bits_and_names():
     assert exitstatus.describe(2) == (
         "2: bit 1 (device open failed, no IDENTIFY data, or device in a low-power mode)")
     assert exitstatus.describe(128) == "128: bit 7 (the device self-test log contains records of errors)"
-    assert set(exitstatus.BIT_NAMES) == set(range(8))
+    # Any byte smartctl can exit with is described, every bit by its own name.
+    named = re.findall(r"bit (\d) \(([^)]+)\)", exitstatus.describe(255))
+    assert [int(bit) for bit, _ in named] == list(range(8))
+    assert len({name for _, name in named}) == 8
 
 
 def finding_for_status(status):
@@ -51,20 +67,55 @@ def test_healthy_64_is_ok_and_named():
                                "contains records of errors)")
 
 
-@pytest.mark.parametrize("status,bit", [(8, 3), (16, 4), (128, 7)])
-def test_failing_bits_are_critical(status, bit):
+@pytest.mark.parametrize("status,words", [
+    (8, "bit 3 (SMART status check returned DISK FAILING)"),
+    (16, "bit 4 (prefail attributes at or below their threshold)"),
+    (128, "bit 7 (the device self-test log contains records of errors)"),
+])
+def test_failing_bits_are_critical(status, words):
     finding = finding_for_status(status)
     assert finding.severity == Severity.CRITICAL
-    assert f"bit {bit} ({exitstatus.BIT_NAMES[bit]})" in finding.summary
+    assert words in finding.summary
 
 
-def test_bit_2_with_data_is_unknown_but_the_data_is_still_checked():
+# What smartctl says when --xall asks a disk for a log it does not keep (bit 2 is set).
+OPTIONAL_LOGS_FAILED = [
+    {"string": "Read SMART Thresholds failed: scsi error aborted command", "severity": "error"},
+    {"string": "Device does not support Self Test logging", "severity": "error"},
+]
+
+
+def test_bit_2_with_data_is_ok_names_the_failed_commands_and_the_data_is_checked():
     document = fixture_json("sata-hdd-healthy_wdc-wd140edfz.json")
     document["smartctl"]["exit_status"] = 4
+    document["smartctl"]["messages"] = OPTIONAL_LOGS_FAILED
     findings = {f.check: f for f in thresholds.evaluate(parse.parse(document, "/dev/sdb"), {}, 60)}
-    assert findings["smartctl"].severity == Severity.UNKNOWN
+    assert findings["smartctl"].severity == Severity.OK
+    assert findings["smartctl"].value == 4
+    assert findings["smartctl"].summary.endswith(
+        "; some SMART commands failed: Read SMART Thresholds failed: scsi error aborted command; "
+        "Device does not support Self Test logging")
     assert findings["health"].severity == Severity.OK
     assert findings["reallocated"].severity == Severity.OK
+    # A healthy disk whose optional logs cannot be read exits 0 every night, not 3.
+    assert exit_status(findings.values()) == 0
+
+
+def test_bit_2_with_a_failing_disk_is_still_critical():
+    document = fixture_json("sata-hdd-healthy_wdc-wd140edfz.json")
+    document["smartctl"]["exit_status"] = 4 | 8
+    document["smartctl"]["messages"] = OPTIONAL_LOGS_FAILED
+    assert thresholds.smartctl_finding(parse.parse(document, "/dev/sdb")).severity == Severity.CRITICAL
+
+
+def test_bit_2_when_nothing_was_read_is_unknown():
+    document = fixture_json("smartctl-error-exit2_no-device-data.json")
+    document["smartctl"]["exit_status"] = 4
+    report = parse.parse(document, "/dev/sda")
+    assert not report.has_data
+    finding = thresholds.smartctl_finding(report)
+    assert finding.severity == Severity.UNKNOWN
+    assert "smartctl could not read the disk" in finding.summary
 
 
 def test_json_without_exit_status_uses_the_process_status():

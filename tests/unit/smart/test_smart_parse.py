@@ -187,6 +187,93 @@ def test_one_disk_seen_by_two_paths_is_checked_once():
     assert len({(f.check, f.subject) for f in outcome.findings}) == len(outcome.findings)
 
 
+def test_an_unreadable_path_does_not_hide_a_readable_path_to_the_same_disk():
+    # The first path cannot be read, but udev names the disk; the second path reads it.
+    names = {"/dev/sdb": ("WDC WD140EDFZ-11A0VA0", "9RK1XXXX")}
+    unreadable = assess.Reading("/dev/sdb", error="smartctl: timed out after 120 s")
+    readable = assess.Reading("/dev/bus/0", json.dumps(fixture_json(WDC)), returncode=0)
+    for readings in ([unreadable, readable], [readable, unreadable]):
+        outcome = assess.assess(readings, {}, 60, 0, identify=names.get)
+        assert [r.device for r in outcome.reports] == ["/dev/bus/0"]
+        checks = {f.check: f for f in outcome.findings}
+        assert len(checks) == len(outcome.findings)  # one finding per (check, subject)
+        assert checks["smartctl"].severity.label == "ok"
+        assert checks["health"].severity.label == "ok"
+        assert outcome.state["disks"]["WDC WD140EDFZ-11A0VA0 9RK1XXXX"]["device"] == "/dev/bus/0"
+
+
+def test_two_unreadable_paths_to_one_disk_give_one_finding():
+    names = {"/dev/sdb": ("WDC WD140EDFZ-11A0VA0", "9RK1XXXX"),
+             "/dev/sdc": ("WDC WD140EDFZ-11A0VA0", "9RK1XXXX")}
+    readings = [assess.Reading("/dev/sdb", error="timed out"), assess.Reading("/dev/sdc", error="timed out")]
+    (finding,) = assess.assess(readings, {}, 60, 0, identify=names.get).findings
+    assert (finding.check, finding.severity.label) == ("smartctl", "unknown")
+    assert finding.summary.startswith("/dev/sdb: ")
+
+
+def odd(document, path, value):
+    """`document` with the value at `path` (a list of keys and indexes) replaced by `value`."""
+    node = document
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return document
+
+
+@pytest.mark.parametrize("name,path,value", [
+    (NVME, ["nvme_smart_health_information_log"], None),
+    (NVME, ["nvme_smart_health_information_log"], [1, 2]),
+    (NVME, ["nvme_composite_temperature_threshold"], "70"),
+    (WDC, ["ata_smart_attributes", "table", 0, "id"], None),
+    (WDC, ["ata_smart_attributes", "table", 0, "id"], "five"),
+    (WDC, ["ata_smart_attributes", "table", 0, "raw"], 7),
+    (WDC, ["ata_smart_attributes", "table", 0], "not an attribute"),
+    (WDC, ["ata_smart_attributes", "table"], {"id": 5}),
+    (WDC, ["ata_smart_attributes"], [1]),
+    (WDC, ["ata_smart_self_test_log"], "none"),
+    (WDC, ["temperature"], 41),
+    (WDC, ["temperature", "current"], float("nan")),
+    (WDC, ["smart_status"], True),
+    (WDC, ["device"], "/dev/sdb"),
+    (WDC, ["smartctl", "messages"], 3),
+    (WDC, ["smartctl", "exit_status"], "²"),
+    (SAS, ["scsi_error_counter_log", "read"], 0),
+])
+def test_odd_json_gives_findings_not_a_traceback(name, path, value):
+    document = odd(fixture_json(name), path, value)
+    reading = assess.Reading("/dev/sdx", json.dumps(document), returncode=0)
+    outcome = assess.assess([reading], {}, 60, 0)
+    checks = {f.check: f for f in outcome.findings}
+    assert checks["smartctl"].subject == parse.parse(fixture_json(name), "/dev/sdx").subject
+    assert outcome.metrics
+
+
+def test_odd_json_leaves_out_only_the_odd_part():
+    document = fixture_json(NVME)
+    document["nvme_smart_health_information_log"] = None
+    report = parse.parse(document, "/dev/nvme0")
+    assert (report.nvme, report.protocol, report.passed) == (None, "NVMe", True)
+    # Without the generic temperature block, the temperature is looked for in the NVMe log.
+    del document["temperature"]
+    report = parse.parse(document, "/dev/nvme0")
+    assert (report.nvme, report.temperature, report.passed) == (None, None, True)
+    assert [f.check for f in thresholds.evaluate(report, {}, 60)] == ["smartctl", "health", "temperature"]
+    document = fixture_json(WDC)
+    table = document["ata_smart_attributes"]["table"]
+    without_id = next(entry for entry in table if entry["id"] == 5)
+    del without_id["id"]
+    attributes = parse.parse(document, "/dev/sdb").attributes
+    assert 5 not in attributes and 197 in attributes
+
+
+def test_scan_of_odd_shape_is_a_parse_error_or_ignored():
+    with pytest.raises(parse.ParseError):
+        scan.parse_scan('{"smartctl": {"exit_status": 0}, "devices": {"name": "/dev/sda"}}')
+    devices, messages = scan.parse_scan(
+        '{"smartctl": {"exit_status": 0, "messages": "odd"}, "devices": [{"name": "/dev/sda"}]}')
+    assert ([d.name for d in devices], messages) == (["/dev/sda"], [])
+
+
 def test_scan_finding():
     assert assess.scan_finding([]).severity.label == "unknown"
     assert assess.scan_finding([], ["not running as root"]).summary == (

@@ -3,6 +3,7 @@ state saved by the first run (a real StateFile in a temporary directory)."""
 
 import json
 
+import pytest
 from smartfixtures import fixture_json, set_raw
 
 from trainserver.core.state import StateFile
@@ -110,3 +111,49 @@ def test_standby_is_skipped_and_keeps_the_previous_counts(tmp_path):
     # Awake again the next night, with a reallocated sector more than two nights ago.
     third = night(state_file, "/dev/sdb", set_raw(fixture_json(WDC), 5, 1), 3000)
     assert third["reallocated"].severity.label == "warning"
+
+
+def test_standby_output_with_the_disks_identity_keeps_the_previous_counts(tmp_path):
+    # smartctl may print the disk's identity before it sees the power mode and stops: then the
+    # output holds data, but no counters, and the last real reading must stay.
+    state_file = StateFile(tmp_path / "smart.json")
+    night(state_file, "/dev/sdb", set_raw(fixture_json(WDC), 5, 2), 1000)
+    document = standby_output("/dev/sdb")
+    document["model_name"], document["serial_number"] = "WDC WD140EDFZ-11A0VA0", "9RK1XXXX"
+    reading = assess.Reading(device="/dev/sdb", stdout=json.dumps(document), returncode=2)
+    outcome = assess.assess([reading], state_file.load({}), 60, 2000)
+    assert [(f.check, f.severity.label) for f in outcome.findings] == [("smartctl", "ok")]
+    assert outcome.state["disks"][SUBJECT]["read_at"] == 1000
+    assert outcome.state["disks"][SUBJECT]["counters"] == {"reallocated": 2, "pending": 0}
+    state_file.save(outcome.state)
+    third = night(state_file, "/dev/sdb", set_raw(fixture_json(WDC), 5, 3), 3000)
+    assert third["reallocated"].summary.endswith("(attribute 5, up from 2 at the previous run)")
+
+
+@pytest.mark.parametrize("disks", [
+    {SUBJECT: [1, 2]},
+    {SUBJECT: "read"},
+    {SUBJECT: None},
+    {SUBJECT: {"counters": [0, 0]}},
+    {SUBJECT: {"counters": {"reallocated": "3", "pending": True}, "read_at": "yesterday"}},
+    [SUBJECT],
+])
+def test_a_state_of_another_shape_is_no_previous_state(disks):
+    state = {"version": 1, "disks": disks}
+    reading = assess.Reading(device="/dev/sdb", stdout=json.dumps(set_raw(fixture_json(WDC), 5, 3)))
+    outcome = assess.assess([reading], state, 60, 1000)
+    findings = {f.check: f for f in outcome.findings}
+    assert findings["reallocated"].summary == "/dev/sdb: 3 reallocated sectors (attribute 5, first reading)"
+    assert findings["reallocated"].severity.label == "ok"
+    assert outcome.state["disks"][SUBJECT]["counters"] == {"reallocated": 3, "pending": 0}
+    assert outcome.metrics
+
+
+def test_a_state_entry_of_another_shape_does_not_hide_the_other_disks():
+    state = {"version": 1, "disks": {"OLD DISK": 7, SUBJECT: {"counters": {"reallocated": 1}, "read_at": 5,
+                                                              "device": "/dev/sdb"}}}
+    reading = assess.Reading(device="/dev/sdb", stdout=json.dumps(set_raw(fixture_json(WDC), 5, 3)))
+    outcome = assess.assess([reading], state, 60, 1000)
+    reallocated = next(f for f in outcome.findings if f.check == "reallocated")
+    assert reallocated.severity.label == "warning"  # 1 -> 3
+    assert set(outcome.state["disks"]) == {SUBJECT}

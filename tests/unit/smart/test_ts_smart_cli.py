@@ -1,5 +1,7 @@
 """ts-smart's command line as a process: help and exit statuses."""
 
+import json
+
 
 def test_help_lists_the_commands_and_exit_statuses(run_tool):
     result = run_tool("ts-smart", "--help")
@@ -20,3 +22,26 @@ def test_missing_config_exits_3_without_traceback(run_tool, tmp_path):
     assert result.stdout == ""
     assert "no such file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_findings_are_printed_and_state_saved_when_metrics_cannot_be_written(run_tool, tmp_path):
+    # The state is saved before the metrics: a finding that a count rose is this run's only
+    # chance to be reported, so a metrics directory that cannot be made must not swallow it.
+    (tmp_path / "in-the-way").write_text("a regular file where a directory should be\n")
+    missing = "/dev/nonexistent-ts-smart-test"
+    config = tmp_path / "trainserver.toml"
+    config.write_text("[paths]\n"
+                      f'state_dir = "{tmp_path}/state"\n'
+                      f'lock_dir = "{tmp_path}/lock"\n'
+                      f'metrics_dir = "{tmp_path}/in-the-way/metrics"\n'
+                      "[smart]\n"
+                      f'devices = ["{missing}"]\n', encoding="utf-8")
+    result = run_tool("ts-smart", "--config", str(config), "check", "--json")
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 3, (result.returncode, result.stderr)
+    findings = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(f["check"], f["subject"], f["severity"]) for f in findings] == [
+        ("scan", "disks", "ok"), ("smartctl", missing, "unknown")]
+    assert "metrics not written" in result.stderr
+    assert "in-the-way" in result.stderr
+    assert json.loads((tmp_path / "state" / "smart.json").read_text())["version"] == 1

@@ -148,8 +148,8 @@ TABLES = {
         "GPU temperature checks (ts-gpu-temp).",
         temperature_warning=_key("integer", 80, "A GPU hotter than this many °C is a warning.",
                                  minimum=30, maximum=120),
-        timeout=_duration("1min", "How long one nvidia-smi call may take (nvidia-smi is used "
-                          "when the pynvml module is not installed)."),
+        timeout=_duration("1min", "How long one NVML read or nvidia-smi call may take; NVML "
+                          "not answering within it is a critical finding (a hung driver)."),
     ),
     "oom": _table(
         "Kernel OOM kills, attributed to containers (ts-oom).",

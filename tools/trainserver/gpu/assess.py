@@ -2,9 +2,11 @@
 
 Thresholds: above [gpu] temperature_warning is a warning; at or above the GPU's own slowdown
 threshold, or with hardware thermal slowdown active, is critical; so is a GPU the driver calls
-lost, and a GPU seen before that is no longer there. GPUs are remembered by UUID (the state file)
-until they come back or an admin runs `ts-gpu-temp forget UUID`, so a missing GPU stays critical
-rather than being reported once and then silently dropped.
+lost, a GPU seen before that is no longer there, and a driver that never answers. Software
+thermal slowdown is shown in the summary and the metrics but raises no severity by itself.
+GPUs are remembered by UUID (the state file) until they come back or an admin runs
+`ts-gpu-temp forget UUID`, so a missing GPU stays critical rather than being reported once and
+then silently dropped.
 """
 
 from dataclasses import dataclass, field
@@ -68,21 +70,21 @@ def temperature_verdict(gpu, warning):
         severities.append(Severity.CRITICAL)
         problems.append("hardware thermal slowdown active: the GPU is cutting its clocks to cool down")
         threshold = slowdown if slowdown is not None else threshold
-    if gpu.sw_thermal_slowdown:
-        severities.append(Severity.WARNING)
-        problems.append("software thermal slowdown active")
     if temperature is None and not severities:
         severities.append(Severity.UNKNOWN)
         problems.append("the driver reports no temperature for this GPU"
                         + (f" ({gpu.error})" if gpu.error else ""))
+    # Information only: GPUs with a target temperature (GeForce cards) slow down in software
+    # to hold it during ordinary training; the temperature itself says whether that is a problem.
+    notes = ["software thermal slowdown active"] if gpu.sw_thermal_slowdown else []
     limits = [f"warning above {_celsius(warning)}"]
     limits.append(f"slowdown at {_celsius(slowdown)}" if slowdown is not None
                   else "slowdown threshold not reported")
     head = _celsius(temperature) if temperature is not None else "temperature unknown"
     if problems:
-        summary = f"{head}: {'; '.join(problems)} ({', '.join(limits)})"
+        summary = f"{head}: {'; '.join(problems + notes)} ({', '.join(limits)})"
     else:
-        summary = f"{head}, ok ({', '.join(limits)})"
+        summary = f"{head}, {'; '.join(['ok'] + notes)} ({', '.join(limits)})"
     return worst(severities), summary, threshold
 
 
@@ -163,11 +165,18 @@ def driver_finding(reading, remembered):
 
 
 def read_failure(error, remembered):
-    """The one finding when neither NVML nor nvidia-smi could read the GPUs."""
+    """The one finding when neither NVML nor nvidia-smi could read the GPUs.
+
+    Unknown, except for a driver that never answered: that is critical, since a hung driver
+    usually means a GPU in trouble and jobs stuck on it, not merely a check that cannot tell.
+    """
+    severity = Severity.UNKNOWN
     if error.no_driver:
         summary = f"no NVIDIA driver found, so no GPU can be checked: {error}"
+    elif error.hung:
+        severity, summary = Severity.CRITICAL, str(error)
     else:
         summary = f"cannot read the GPUs: {error}"
     if remembered:
         summary += f" ({len(remembered)} GPU{'' if len(remembered) == 1 else 's'} seen here before)"
-    return Finding(TOOL, DRIVER_CHECK, DRIVER_SUBJECT, Severity.UNKNOWN, summary)
+    return Finding(TOOL, DRIVER_CHECK, DRIVER_SUBJECT, severity, summary)

@@ -7,6 +7,7 @@ from trainserver.core.checks import CHECK_EXIT_STATUS
 
 
 def _log():
+    # Not imported at module level: `ts-gpu-temp --help` never loads logging otherwise.
     import logging
 
     return logging.getLogger("trainserver.gpu")
@@ -48,11 +49,12 @@ def cli():
 def check(tool, as_json):
     """Report every GPU's temperature against its thresholds.
 
-    Per GPU (subject: UUID, name and index): ok; warning above [gpu] temperature_warning (or
-    with software thermal slowdown); critical at or above the GPU's own slowdown threshold,
-    with hardware thermal slowdown active, when the driver says the GPU is lost, or when a GPU
-    seen before is missing. No NVIDIA driver, or a driver that cannot be read, is one unknown
-    finding (exit status 3).
+    Per GPU (subject: UUID, name and index): ok; warning above [gpu] temperature_warning;
+    critical at or above the GPU's own slowdown threshold, with hardware thermal slowdown
+    active, when the driver says the GPU is lost, or when a GPU seen before is missing.
+    Software thermal slowdown is shown, but is no warning by itself. No NVIDIA driver, or a
+    driver that cannot be read, is one unknown finding (exit status 3); NVML not answering
+    within [gpu] timeout (a hung driver) is one critical finding.
     """
     import time
 

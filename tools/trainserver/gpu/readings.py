@@ -64,8 +64,9 @@ class Reading:
 
 
 class GpuReadError(Exception):
-    """Neither reader could read the GPUs; `no_driver` when that is because there is no driver."""
+    """The GPUs could not be read: `no_driver` when there is no driver, `hung` when it never answered."""
 
-    def __init__(self, message, no_driver=False):
+    def __init__(self, message, no_driver=False, hung=False):
         super().__init__(message)
         self.no_driver = no_driver
+        self.hung = hung

@@ -28,15 +28,6 @@ NAMES = {
 }
 
 
-def active_names(mask):
-    """The names of the reasons set in `mask`, lowest bit first (unknown bits as hex)."""
-    names = [name for bit, name in NAMES.items() if mask & bit]
-    unknown = mask & ~sum(NAMES)
-    if unknown:
-        names.append(f"0x{unknown:x}")
-    return names
-
-
 def flags(mask):
     """{name: True/False} for every known reason (for metrics)."""
     return {name: bool(mask & bit) for bit, name in NAMES.items()}

@@ -1,7 +1,9 @@
 """One run of `ts-oom check`: read the kernel log since the last run, attribute, report, remember.
 
 The order matters for a crash between steps: the kill log is appended before the state (with
-the log position) is saved, so a crash may repeat a kill but never lose one.
+the log position) is saved, so a crash may repeat a kill but never lose one. The metrics file
+comes last and is best-effort: once the state is saved the kills will not be read again, so
+their findings must be printed whatever happens to the metrics.
 """
 
 import logging
@@ -17,7 +19,6 @@ log = logging.getLogger(__name__)
 
 STATE_NAME = "oom"
 METRICS_NAME = "trainserver_oom"
-SOURCES = ("journal", "kmsg")
 
 
 def choose_source(requested="auto"):
@@ -30,6 +31,13 @@ def _read(source, saved):
     if source == "journal":
         return journal.read(saved)
     return kmsg.read(saved)
+
+
+def whole_kills(batch, now):
+    """(batch, whether it was cut): a read that ended inside a kill's records is cut short
+    before them, and keeps the position there, so that the next run reads that kill whole."""
+    cut = kernel_log.unfinished(batch.records, now)
+    return (batch, False) if cut is None else (batch.before(cut), True)
 
 
 def metrics(memory, counter, now):
@@ -52,7 +60,10 @@ def run(tool, source="auto", now=None):
     settings = tool.config["oom"]
     state_file = tool.state_file(STATE_NAME)
     with tool.lock():
-        state = state_file.load({}) or {}
+        state = state_file.load({})
+        if not isinstance(state, dict):
+            log.warning("%s: not a JSON object, starting afresh", state_file.path)
+            state = {}
         source = choose_source(source)
         boot = kmsg.boot_id()
         # The counter before the log: a kill logged in between is then never taken for a loss.
@@ -63,7 +74,10 @@ def run(tool, source="auto", now=None):
             log.error("cannot read the kernel log (%s): %s", source, exc)
             return [Finding(repeats.TOOL, repeats.CHECK_KILLS, repeats.HOST_SUBJECT, Severity.UNKNOWN,
                             f"cannot read the kernel log ({source}): {exc}")]
+        # Again after the log: when it moved, the log may hold a kill the first read missed.
+        counter_after = vmstat.read_oom_kill()
         now = time.time() if now is None else now
+        batch, cut = whole_kills(batch, now)
         kills = kernel_log.find_kills(batch.records)
         ids = {attribution.container_id(k.memcg) for k in kills} - {None}
         names = docker_names.names(ids)
@@ -76,7 +90,7 @@ def run(tool, source="auto", now=None):
         found_this_boot = sum(1 for k in kills if k.boot_id == boot)
         gap, balance = crosscheck.check(
             crosscheck.Balance.from_state(state.get("balance"), boot), counter, found_this_boot,
-            batch.lost)
+            batch.lost, settled=not cut and counter_after == counter)
         if gap:
             findings.append(gap)
 
@@ -87,5 +101,8 @@ def run(tool, source="auto", now=None):
             state[source] = batch.position
         state["last_run"] = now
         state_file.save(state)
-        tool.write_metrics(METRICS_NAME, metrics(memory, counter, now))
+        try:
+            tool.write_metrics(METRICS_NAME, metrics(memory, counter, now))
+        except OSError as exc:
+            log.warning("cannot write the metrics file (the findings are not affected): %s", exc)
     return findings

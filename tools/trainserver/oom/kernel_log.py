@@ -48,6 +48,11 @@ KERNEL_FACILITY = 0
 # A limit this high means "no limit" (PAGE_COUNTER_MAX pages, printed in kB).
 _NO_LIMIT_KB = 2**50
 
+# The kernel prints a kill's "Killed process" record right after its summary. A summary logged
+# less than this long ago and not yet followed by it is taken for a read that ended between the
+# two (or a journald that has not written the second yet), not for a lost kill line.
+UNFINISHED_SECONDS = 60
+
 
 @dataclass
 class Record:
@@ -97,15 +102,43 @@ def parse_kmsg(raw):
 def journal_message(value):
     """MESSAGE of a journal JSON entry: a string, or a list of byte values when not UTF-8."""
     if isinstance(value, list):
-        return bytes(value).decode("utf-8", errors="replace")
+        try:
+            return bytes(value).decode("utf-8", errors="replace")
+        except (TypeError, ValueError):
+            return ""
     return value if isinstance(value, str) else ""
+
+
+def unfinished(records, now, seconds=UNFINISHED_SECONDS):
+    """Index of the first recent summary in `records` whose kill line is not after it, or None.
+
+    A read that stops there must end before that summary (and have the next run read it again
+    with its kill line): counted now, as a kill without its line, the kill line on its own
+    next run would count it a second time. A summary older than `seconds` (by `now`) has lost
+    its kill line, and counts as a kill without one.
+    """
+    first = None
+    killed_later = set()
+    for index in range(len(records) - 1, -1, -1):
+        record = records[index]
+        match = _SUMMARY.search(record.message)
+        if match:
+            if (int(match["pid"]) not in killed_later and record.time is not None
+                    and record.time > now - seconds):
+                first = index
+            continue
+        match = _KILLED.search(record.message)
+        if match:
+            killed_later.add(int(match["pid"]))
+    return first
 
 
 def find_kills(records):
     """The kills described by `records` (in log order), one per "Killed process" line.
 
-    A summary whose "Killed process" line is missing (lost, or not logged yet) still counts
-    as a kill, without memory figures, so that no kill goes unreported.
+    A summary whose "Killed process" line is missing still counts as a kill, without memory
+    figures, so that no kill goes unreported (a read that may have ended between the two is cut
+    short before the summary by the caller: see unfinished()).
     """
     kills = []
     summaries = {}  # pid -> (record, match, limit_kb), waiting for their kill line

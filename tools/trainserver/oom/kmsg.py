@@ -34,6 +34,11 @@ class Batch:
         self.position = position  # state to save: {"boot_id", "seq"}
         self.lost = lost  # records overwritten before this run could read them
 
+    def before(self, index):
+        """This batch up to record `index` (excluded), positioned to read that record next time."""
+        position = {"boot_id": self.position["boot_id"], "seq": self.records[index].position - 1}
+        return Batch(self.records[:index], position, self.lost)
+
 
 def select(raws, after, boot, offset):
     """Kernel records after sequence number `after` (None: all) from raw /dev/kmsg records.
@@ -90,7 +95,8 @@ def read(saved, device=DEVICE, boot_path=BOOT_ID):
     """
     boot = boot_id(boot_path)
     after = None
-    if saved and saved.get("boot_id") == boot and isinstance(saved.get("seq"), int):
+    if (isinstance(saved, dict) and saved.get("boot_id") == boot
+            and isinstance(saved.get("seq"), int) and not isinstance(saved["seq"], bool)):
         after = saved["seq"]
     # Wall time of a record = now - (monotonic now - its time since boot): printk stamps
     # records with the kernel's local clock, which runs with CLOCK_MONOTONIC.

@@ -39,11 +39,28 @@ class Memory:
 
     @classmethod
     def from_state(cls, state):
-        return cls(recent=list(state.get("recent", [])), open=list(state.get("open", [])),
-                   totals=dict(state.get("totals", {})))
+        """What the state file holds; entries that are not what to_state() writes are dropped."""
+        if not isinstance(state, dict):
+            return cls()
+        recent = [dict(r) for r in _list(state.get("recent"))
+                  if isinstance(r, dict) and isinstance(r.get("subject"), str) and _number(r.get("time"))]
+        subjects = [s for s in _list(state.get("open")) if isinstance(s, str)]
+        totals = state.get("totals")
+        totals = {s: {"kills": t["kills"], "last": t["last"]}
+                  for s, t in (totals.items() if isinstance(totals, dict) else ())
+                  if isinstance(t, dict) and _number(t.get("kills")) and _number(t.get("last"))}
+        return cls(recent=recent, open=subjects, totals=totals)
 
     def to_state(self):
         return {"recent": self.recent, "open": self.open, "totals": self.totals}
+
+
+def _list(value):
+    return value if isinstance(value, list) else []
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _when(seconds):

@@ -70,20 +70,37 @@ def scan_finding(devices, messages=(), source="smartctl --scan-open", problem=No
                    len(devices))
 
 
+def _read(report):
+    return report.has_data and not report.standby
+
+
+def one_per_disk(reports):
+    """One report per subject, in the order the disks were first met.
+
+    One disk can be reachable by two paths (e.g. /dev/sda and /dev/bus/0 -d megaraid,0); it is
+    checked once, under the first path that smartctl could read. A path that could not be read
+    (named through udev) must not hide a later one that could, and two findings for the same
+    (check, subject) would contradict each other in ts-alert.
+    """
+    chosen = {}
+    for report in reports:
+        kept = chosen.get(report.subject)
+        if kept is None:
+            chosen[report.subject] = report
+            continue
+        if _read(report) and not _read(kept):
+            log.info("%s: same disk as %s (%s), which was not read; checked here", report.device,
+                     kept.device, report.subject)
+            chosen[report.subject] = report  # keeps the first path's place in the order
+        else:
+            log.info("%s: same disk as %s (%s), checked once", report.device, kept.device,
+                     report.subject)
+    return list(chosen.values())
+
+
 def assess(readings, state, temperature_warning, now, identify=None):
     """Findings, reports, the new state and the metrics for one run over `readings`."""
-    reports = []
-    seen = {}
-    for reading in readings:
-        report = report_for(reading, identify)
-        if report.subject in seen and report.has_data:
-            # One disk reachable by two paths (e.g. /dev/sda and /dev/bus/0 -d megaraid,0):
-            # checked once, under the first path.
-            log.info("%s: same disk as %s (%s), checked once", report.device, seen[report.subject],
-                     report.subject)
-            continue
-        seen[report.subject] = report.device
-        reports.append(report)
+    reports = one_per_disk(report_for(reading, identify) for reading in readings)
     findings = []
     for report in reports:
         findings += thresholds.evaluate(report, history.previous(state, report.subject),

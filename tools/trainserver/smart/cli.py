@@ -29,7 +29,9 @@ def check(tool, as_json):
 
     \b
     One finding per disk and check, ok ones included:
-      smartctl           exit status bits 3, 4, 7: critical; bits 0-2: unknown;
+      smartctl           exit status bits 3, 4, 7: critical; bits 0-1, or
+                         nothing read: unknown; bit 2 alone with the disk's
+                         data read: ok, the failed commands named;
                          a disk in standby: ok, "skipped: in standby"
       health             SMART overall health failed: critical
       temperature        at the drive's own limit (else [smart]
@@ -63,7 +65,6 @@ def check(tool, as_json):
     with tool.lock():
         findings = run.check(tool)
     return report(findings, as_json)
-
 
 
 @cli.command()

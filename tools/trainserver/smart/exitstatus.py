@@ -20,6 +20,11 @@ BIT_NAMES = {
 FAILING_BITS = frozenset({3, 4, 7})
 UNREADABLE_BITS = frozenset({0, 1, 2})
 
+# Bit 2 is also set when only an optional command failed: with --xall, a disk without a
+# self-test log or without SMART thresholds sets it on every run. When smartctl still read the
+# disk's data, that data is checked, and the bit alone says nothing about the disk's health.
+COMMAND_FAILED_BIT = 2
+
 
 def bits(status):
     """The bits set in `status`, lowest first."""
@@ -32,15 +37,22 @@ def describe(status):
     return f"{status}: " + (", ".join(names) if names else "no bit set")
 
 
-def severity(status):
+def commands_failed(status):
+    """True when bit 2 is set: some command to the disk failed."""
+    return COMMAND_FAILED_BIT in bits(status)
+
+
+def severity(status, has_data=False):
     """Critical when a failing bit is set; unknown when smartctl could not read; else ok.
 
     Failing wins over unreadable: a disk that says it is failing is failing, even when
-    another command to it failed as well.
+    another command to it failed as well. `has_data`: smartctl read the disk's data, so a
+    failed command (bit 2) alone is not a reason to call the disk unknown.
     """
     set_bits = set(bits(status))
     if set_bits & FAILING_BITS:
         return Severity.CRITICAL
-    if set_bits & UNREADABLE_BITS:
+    unreadable = UNREADABLE_BITS - {COMMAND_FAILED_BIT} if has_data else UNREADABLE_BITS
+    if set_bits & unreadable:
         return Severity.UNKNOWN
     return Severity.OK

@@ -2,6 +2,7 @@
 
 from trainserver.core.findings import worst
 from trainserver.core.metrics import Metric
+from trainserver.smart import history
 
 
 def _labels(report):
@@ -10,8 +11,6 @@ def _labels(report):
 
 def build(reports, findings, state, now, temperature_warning):
     """Metrics for `reports` (one per disk), their `findings`, and the saved `state` (history)."""
-    from trainserver.smart import history
-
     def gauge(name, help_text):
         return Metric(f"trainserver_smart_{name}", help_text)
 

@@ -25,18 +25,29 @@ def counters(report):
 
 
 def _disks(state):
+    """{subject: entry} of the saved state; entries of any other shape are left out.
+
+    The state file is ours, but a hand edit or a bug in an older version could leave anything
+    in it; a disk whose entry is not understood is treated as never read before.
+    """
     if not isinstance(state, dict) or state.get("version") != VERSION:
         return {}
-    if isinstance(state.get("disks"), dict):
-        return state["disks"]
-    return {}
+    disks = state.get("disks")
+    if not isinstance(disks, dict):
+        return {}
+    return {subject: entry for subject, entry in disks.items() if isinstance(entry, dict)}
+
+
+def _count(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def previous(state, subject):
     """The counters saved for `subject` by an earlier run ({} on the first run)."""
-    entry = _disks(state).get(subject) or {}
-    saved = entry.get("counters") or {}
-    return {name: value for name, value in saved.items() if isinstance(value, int)}
+    saved = _disks(state).get(subject, {}).get("counters")
+    if not isinstance(saved, dict):
+        return {}
+    return {name: value for name, value in saved.items() if _count(value)}
 
 
 def rising(before, name, now):
@@ -49,7 +60,9 @@ def updated(state, reports, now):
     """The state to save after a run that produced `reports` at time `now` (epoch seconds)."""
     disks = {subject: dict(entry) for subject, entry in _disks(state).items()}
     for report in reports:
-        if not report.has_data:
+        # A disk in standby was not read: its last reading stays, even when smartctl printed
+        # some of the disk's identity before it stopped.
+        if not report.has_data or report.standby:
             continue
         disks[report.subject] = {
             "model": report.model,
@@ -65,8 +78,7 @@ def last_reads(state):
     """[(labels, read_at)] for every disk ever read, for the metrics (device as last read)."""
     rows = []
     for _subject, entry in sorted(_disks(state).items()):
-        if isinstance(entry.get("read_at"), int):
-            labels = {"device": entry.get("device") or "", "model": entry.get("model") or "",
-                      "serial": entry.get("serial") or ""}
+        if _count(entry.get("read_at")):
+            labels = {key: str(entry.get(key) or "") for key in ("device", "model", "serial")}
             rows.append((labels, entry["read_at"]))
     return rows

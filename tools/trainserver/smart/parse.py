@@ -96,13 +96,28 @@ def _clean(text):
     return text or None
 
 
+def _dict(value):
+    """`value` when it is a JSON object, else {}: a block of another shape is ignored."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value):
+    return value if isinstance(value, list) else []
+
+
 def _int(value):
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, (int, float)):
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    if isinstance(value, float):
+        # json.loads accepts NaN and Infinity, which have no int.
+        return int(value) if value == value and abs(value) != float("inf") else None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
     return None
 
 
@@ -118,7 +133,7 @@ def _model(document):
 
 
 def _protocol(document):
-    protocol = (document.get("device") or {}).get("protocol")
+    protocol = _dict(document.get("device")).get("protocol")
     if protocol in ("ATA", "NVMe", "SCSI"):
         return protocol
     if "nvme_smart_health_information_log" in document:
@@ -131,14 +146,19 @@ def _protocol(document):
 
 
 def _attributes(document):
-    table = (document.get("ata_smart_attributes") or {}).get("table") or []
+    table = _list(_dict(document.get("ata_smart_attributes")).get("table"))
     attributes = {}
     for entry in table:
-        raw = entry.get("raw") or {}
-        attribute = Attribute(id=int(entry["id"]), name=entry.get("name", ""),
+        # An entry without a usable id cannot be told apart from another: left out.
+        attribute_id = _int(entry.get("id")) if isinstance(entry, dict) else None
+        if attribute_id is None:
+            continue
+        raw = _dict(entry.get("raw"))
+        when_failed = entry.get("when_failed")
+        attribute = Attribute(id=attribute_id, name=str(entry.get("name") or ""),
                               raw=_int(raw.get("value")) or 0,
                               raw_string=str(raw.get("string", raw.get("value", ""))),
-                              when_failed=entry.get("when_failed") or "")
+                              when_failed=when_failed if isinstance(when_failed, str) else "")
         attributes[attribute.id] = attribute
     return attributes
 
@@ -148,7 +168,7 @@ def _self_test_errors(document):
 
     smartctl reads the standard log, the extended one, or both; the worse count is taken.
     """
-    log = document.get("ata_smart_self_test_log") or {}
+    log = _dict(document.get("ata_smart_self_test_log"))
     counts = []
     for part in ("standard", "extended"):
         if isinstance(log.get(part), dict) and "error_count_total" in log[part]:
@@ -175,16 +195,16 @@ def _uncorrected(document):
         return None
     counts = {}
     for kind in ("read", "write", "verify"):
-        value = _int((log.get(kind) or {}).get("total_uncorrected_errors"))
+        value = _int(_dict(log.get(kind)).get("total_uncorrected_errors"))
         if value is not None:
             counts[kind] = value
     return counts or None
 
 
 def _temperature(document):
-    current = _int((document.get("temperature") or {}).get("current"))
-    if current is None and "nvme_smart_health_information_log" in document:
-        current = _int(document["nvme_smart_health_information_log"].get("temperature"))
+    current = _int(_dict(document.get("temperature")).get("current"))
+    if current is None:
+        current = _int(_dict(document.get("nvme_smart_health_information_log")).get("temperature"))
     return current
 
 
@@ -193,15 +213,15 @@ def _temperature_limit(document, protocol):
 
     Zero or less means "not reported" (NVMe's WCTEMP is 0 when unsupported).
     """
-    temperature = document.get("temperature") or {}
-    sct = (document.get("ata_sct_status") or {}).get("temperature") or {}
+    temperature = _dict(document.get("temperature"))
+    sct = _dict(_dict(document.get("ata_sct_status")).get("temperature"))
     candidates = []
     if protocol == "NVMe":
         wctemp = "NVMe warning composite temperature (WCTEMP)"
-        threshold = document.get("nvme_composite_temperature_threshold") or {}
+        threshold = _dict(document.get("nvme_composite_temperature_threshold"))
         candidates += [(threshold.get("warning"), wctemp),
                        (temperature.get("op_limit_max"), wctemp)]
-        for line in (document.get("smartctl") or {}).get("output") or []:
+        for line in _list(_dict(document.get("smartctl")).get("output")):
             match = _NVME_WCTEMP.match(str(line))
             if match:
                 candidates.append((match.group(1), wctemp))
@@ -220,7 +240,7 @@ def _temperature_limit(document, protocol):
 
 def _messages(block):
     messages = []
-    for message in block.get("messages") or []:
+    for message in _list(block.get("messages")):
         if isinstance(message, dict) and message.get("string"):
             messages.append(str(message["string"]))
     return messages
@@ -231,15 +251,15 @@ def parse(document, device=None, returncode=None):
 
     `returncode` is the process's exit status, used when the JSON lacks smartctl.exit_status.
     """
-    block = document.get("smartctl") or {}
+    block = _dict(document.get("smartctl"))
     exit_status = _int(block.get("exit_status"))
     if exit_status is None:
         exit_status = returncode
     if device is None:
-        device = (document.get("device") or {}).get("name")
-    if device is None:
-        argv = block.get("argv") or []
-        device = argv[-1] if argv else "unknown device"
+        device = _dict(document.get("device")).get("name")
+    if not isinstance(device, str) or not device:
+        argv = _list(block.get("argv"))
+        device = str(argv[-1]) if argv else "unknown device"
     messages = _messages(block)
     standby = None
     for message in messages:
@@ -248,8 +268,7 @@ def parse(document, device=None, returncode=None):
             standby = match.group(1)
     protocol = _protocol(document)
     limit, source = _temperature_limit(document, protocol)
-    smart_status = document.get("smart_status") or {}
-    passed = smart_status.get("passed")
+    passed = _dict(document.get("smart_status")).get("passed")
     scsi_defects = document.get("scsi_grown_defect_list")
     return DiskReport(
         device=device,

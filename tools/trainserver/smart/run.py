@@ -1,5 +1,6 @@
 """ts-smart check as it runs on the server: config, disks, state, metrics."""
 
+import logging
 import os
 import time
 
@@ -7,6 +8,8 @@ from trainserver.core.errors import CommandError
 from trainserver.smart import assess, smartctl
 from trainserver.smart.parse import ParseError
 from trainserver.smart.scan import configured
+
+log = logging.getLogger(__name__)
 
 
 def devices_to_check(settings):
@@ -33,7 +36,13 @@ def check(tool):
     outcome = assess.assess(readings, state_file.load({}), settings["temperature_warning"], now,
                             identify=smartctl.identify)
     state_file.save(outcome.state)
-    tool.write_metrics("smart", outcome.metrics)
+    # The state is saved already, so this run's counts are the next run's "previous": a
+    # finding that a count rose is reported by this run only, and must be printed even when
+    # the metrics cannot be written.
+    try:
+        tool.write_metrics("smart", outcome.metrics)
+    except OSError as exc:
+        log.warning("metrics not written: %s", exc)
     return [scan_finding, *outcome.findings]
 
 

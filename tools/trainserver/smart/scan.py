@@ -26,8 +26,12 @@ def parse_scan(text):
     document = load(text)
     devices = []
     seen = set()
-    for entry in document.get("devices") or []:
-        if not isinstance(entry, dict) or not entry.get("name"):
+    listed = document.get("devices") or []
+    if not isinstance(listed, list):
+        raise ParseError(f"smartctl --scan-open: devices is not a list: {listed!r}")
+    for entry in listed:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name:
             raise ParseError(f"smartctl --scan-open: unexpected device entry {entry!r}")
         key = (entry["name"], entry.get("type"))
         if key in seen:
@@ -35,9 +39,10 @@ def parse_scan(text):
         seen.add(key)
         devices.append(Device(name=entry["name"], type=entry.get("type"),
                               protocol=entry.get("protocol"), open_error=entry.get("open_error")))
-    messages = [m.get("string", "") for m in document["smartctl"].get("messages") or []
-                if isinstance(m, dict)]
-    return devices, messages
+    messages = document["smartctl"].get("messages")
+    if not isinstance(messages, list):
+        messages = []
+    return devices, [str(m.get("string", "")) for m in messages if isinstance(m, dict)]
 
 
 def configured(names):

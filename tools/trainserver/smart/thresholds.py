@@ -83,8 +83,12 @@ def smartctl_finding(report):
                         status)
     if status is None:
         return _finding(report, "smartctl", Severity.UNKNOWN, "smartctl gave no exit status")
-    return _finding(report, "smartctl", exitstatus.severity(status),
-                    f"smartctl {decoded}", status)
+    summary = f"smartctl {decoded}"
+    if exitstatus.commands_failed(status):
+        messages = "; ".join(report.messages) or "no message"
+        summary += f"; some SMART commands failed: {messages}"
+    return _finding(report, "smartctl", exitstatus.severity(status, has_data=True), summary,
+                    status)
 
 
 def _health(report):
