@@ -168,3 +168,28 @@ def test_terminal_lines_name_the_tool(capsys, monkeypatch):
     logging.getLogger("x").info("note")
     logging.getLogger("x").debug("hidden")
     assert capsys.readouterr().err == "ts-demo: warning: careful\nts-demo: note\n"
+
+
+@demo.command()
+@click.pass_obj
+def metrics(tool):
+    """Write a metrics file."""
+    from trainserver.core.metrics import Metric
+
+    path = tool.write_metrics("demo", [Metric("trainserver_demo", "A demo.").add(1)])
+    click.echo(f"written={path}")
+
+
+def test_metrics_are_best_effort(tmp_path, capsys):
+    """A finding matters more than a metric: an unwritable directory is a warning, not a crash."""
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    path = tmp_path / "c.toml"
+    path.write_text(f'[paths]\nmetrics_dir = "{in_the_way}/metrics"\n')
+    code, out, err = run(["--config", str(path), "metrics"], capsys)
+    assert (code, out) == (0, "written=None\n")
+    assert f"metrics not written to {in_the_way}/metrics" in err
+    path.write_text(f'[paths]\nmetrics_dir = "{tmp_path}/metrics"\n')
+    code, out, _ = run(["--config", str(path), "metrics"], capsys)
+    assert out == f"written={tmp_path}/metrics/demo.prom\n"
+    assert (tmp_path / "metrics" / "demo.prom").read_text().endswith("trainserver_demo 1\n")

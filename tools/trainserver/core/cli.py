@@ -62,10 +62,21 @@ class ToolContext:
         return StateFile(os.path.join(self.config["paths"]["state_dir"], f"{name}.json"))
 
     def write_metrics(self, name, metrics):
-        """Write METRICS_DIR/NAME.prom atomically (the directory is created if missing)."""
+        """Write METRICS_DIR/NAME.prom atomically (the directory is created if missing).
+
+        Best effort: a check's findings matter more than its metrics, and a finding reported
+        once (a count that rose, a new OOM kill) must not be lost because node-exporter's
+        directory is unwritable. A failure is a warning; the path written, or None, is returned.
+        """
         from trainserver.core import metrics as metrics_module
 
-        return metrics_module.write_textfile(self.config["paths"]["metrics_dir"], name, metrics)
+        directory = self.config["paths"]["metrics_dir"]
+        try:
+            return metrics_module.write_textfile(directory, name, metrics)
+        except OSError as exc:
+            _log().warning("metrics not written to %s (the findings are not affected): %s",
+                           directory, exc)
+            return None
 
     def lock(self, wait=0):
         """The tool's lock, in the configured lock directory (`wait`: seconds to wait for it)."""

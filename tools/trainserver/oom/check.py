@@ -101,8 +101,5 @@ def run(tool, source="auto", now=None):
             state[source] = batch.position
         state["last_run"] = now
         state_file.save(state)
-        try:
-            tool.write_metrics(METRICS_NAME, metrics(memory, counter, now))
-        except OSError as exc:
-            log.warning("cannot write the metrics file (the findings are not affected): %s", exc)
+        tool.write_metrics(METRICS_NAME, metrics(memory, counter, now))
     return findings
