@@ -118,6 +118,26 @@ EXPECTED = {
     "smartctl-error-exit2_no-device-data.json": ("/dev/sda", "/dev/sda", {
         "smartctl": ("unknown", 2, None),
     }),
+    # Recorded in a Debian 12 guest under QEMU: an emulated IDE disk. smartctl exits 4 (bit 2)
+    # on every healthy one, because reading the SMART log directory fails; the data was read.
+    "qemu-ide-hdd-exit4-log-directory-failed_recorded-in-guest.json": (
+        "/dev/sda", "TS-HDD-0 HDD0000", {
+            "smartctl": ("ok", 4, None),
+            "health": ("ok", "passed", None),
+            "temperature": ("ok", 31, 60),
+            "reallocated": ("ok", 0, 17),
+            "when-failed": ("ok", 0, None),
+            "self-test": ("ok", 0, 0),  # an empty log: no error_count_total in the JSON
+        }),
+    "qemu-nvme-healthy_recorded-in-guest.json": ("/dev/nvme0", "QEMU NVMe Ctrl NVME0001", {
+        "smartctl": ("ok", 0, None),
+        "health": ("ok", "passed", None),
+        "temperature": ("ok", 50, 70),  # WCTEMP from the text output (smartctl 7.3, --json=o)
+        "critical-warning": ("ok", 0, 0),
+        "available-spare": ("ok", 0, 0),
+        "percentage-used": ("ok", 0, 80),
+        "media-errors": ("ok", 0, None),
+    }),
 }
 
 
@@ -156,6 +176,13 @@ def test_failed_hitachi_names_every_exit_status_bit_and_the_failing_attribute():
     assert "bit 5" not in summary
     assert findings["when-failed"].summary.endswith("now: 5 Reallocated_Sector_Ct")
     assert "at or below its threshold now" in findings["reallocated"].summary
+
+
+def test_emulated_ide_disk_names_the_command_that_failed():
+    findings = {f.check: f for f in run_once(
+        "qemu-ide-hdd-exit4-log-directory-failed_recorded-in-guest.json", "/dev/sda").findings}
+    assert findings["smartctl"].summary.endswith(
+        "some SMART commands failed: Read SMART Log Directory failed: scsi error aborted command")
 
 
 def test_nvme_critical_warning_bit_is_named():

@@ -167,14 +167,18 @@ def _self_test_errors(document):
     """Errors in the self-test logs that no later successful extended test outdated.
 
     smartctl reads the standard log, the extended one, or both; the worse count is taken.
+    An empty log ("count": 0) has no error_count_total in smartctl 7.3's JSON: no errors.
     """
     log = _dict(document.get("ata_smart_self_test_log"))
     counts = []
     for part in ("standard", "extended"):
-        if isinstance(log.get(part), dict) and "error_count_total" in log[part]:
-            total = _int(log[part]["error_count_total"]) or 0
-            outdated = _int(log[part].get("error_count_outdated")) or 0
+        entry = log.get(part)
+        if isinstance(entry, dict) and "error_count_total" in entry:
+            total = _int(entry["error_count_total"]) or 0
+            outdated = _int(entry.get("error_count_outdated")) or 0
             counts.append(total - outdated)
+        elif isinstance(entry, dict) and _int(entry.get("count")) == 0:
+            counts.append(0)
     return max(counts) if counts else None
 
 
@@ -238,11 +242,19 @@ def _temperature_limit(document, protocol):
     return None, None
 
 
+# smartctl 7.3 reports a failed log read ("Read SMART Log Directory failed: scsi error aborted
+# command", exit status bit 2) only in its text output, which --json=o carries as `output`.
+_FAILED_LINE = re.compile(r"\bfailed: ")
+
+
 def _messages(block):
     messages = []
     for message in _list(block.get("messages")):
         if isinstance(message, dict) and message.get("string"):
             messages.append(str(message["string"]))
+    for line in _list(block.get("output")):
+        if isinstance(line, str) and _FAILED_LINE.search(line) and line.strip() not in messages:
+            messages.append(line.strip())
     return messages
 
 
