@@ -176,3 +176,17 @@ def test_render_table_worst_first_and_aligned():
 
 def test_render_table_of_nothing_is_a_header():
     assert render_table([]) == "SEVERITY  CHECK  SUBJECT  VALUE  SUMMARY\n"
+
+
+def test_read_jsonl_can_collect_bad_lines_and_keep_the_good_ones():
+    import io
+
+    from trainserver.core.findings import FindingsError, read_jsonl
+
+    good = ('{"tool": "t", "check": "c", "subject": "s", "severity": "ok", "summary": "x"}')
+    errors = []
+    found = list(read_jsonl(io.StringIO(f"nope\n{good}\n\n[]\n"), errors))
+    assert [f.subject for f in found] == ["s"]
+    assert [str(e) for e in errors] == ["line 1: not JSON: Expecting value",
+                                         "line 4: expected a JSON object"]
+    assert all(isinstance(e, FindingsError) for e in errors)

@@ -107,18 +107,13 @@ class _Run:
 
 def _read_findings(lines):
     """Valid findings of `lines`, and the number of lines that were not findings (logged)."""
-    from trainserver.core import findings as findings_module
+    from trainserver.core.findings import read_jsonl
 
-    found, bad = [], 0
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            found.append(findings_module.parse_line(line, number))
-        except findings_module.FindingsError as exc:
-            bad += 1
-            _log().error("input %s", exc)
-    return found, bad
+    errors = []
+    found = list(read_jsonl(lines, errors))
+    for error in errors:
+        _log().error("input %s", error)
+    return found, len(errors)
 
 
 _now_option = click.option("--now", type=float, default=None, hidden=True,

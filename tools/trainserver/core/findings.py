@@ -111,11 +111,21 @@ def parse_line(line, number=0):
         raise FindingsError(f"line {number}: {exc}") from None
 
 
-def read_jsonl(stream):
-    """Yield findings from JSON lines; blank lines are skipped; a bad line raises FindingsError."""
+def read_jsonl(stream, errors=None):
+    """Yield findings from JSON lines; blank lines are skipped.
+
+    A bad line raises FindingsError, or, when `errors` is a list, is appended to it as an error
+    and skipped, so that a sink keeps every valid finding of a partly broken input.
+    """
     for number, line in enumerate(stream, start=1):
-        if line.strip():
+        if not line.strip():
+            continue
+        try:
             yield parse_line(line, number)
+        except FindingsError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
 
 
 def _cell(value):

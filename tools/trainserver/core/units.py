@@ -109,4 +109,3 @@ def format_size(n_bytes, binary=True):
 
 
 PARSERS = {"size": parse_size, "rate": parse_rate, "duration": parse_duration}
-HINTS = {"size": SIZE_HINT, "rate": RATE_HINT, "duration": DURATION_HINT}

@@ -9,12 +9,10 @@ counters of the last run that read it, so a rise is measured against the last re
 
 VERSION = 1
 
-# Counters whose rise is itself a finding (thresholds.py says how bad).
-TRACKED = ("reallocated", "pending", "media_errors", "grown_defects")
-
 
 def counters(report):
-    """The tracked counters `report` holds (absent ones are left out)."""
+    """The counters whose rise is itself a finding (thresholds.py says how bad) that `report`
+    holds; absent ones are left out."""
     values = {
         "reallocated": report.attributes[5].raw if 5 in report.attributes else None,
         "pending": report.attributes[197].raw if 197 in report.attributes else None,
