@@ -12,7 +12,8 @@ DIST := dist
 DEB := $(DIST)/trainserver_$(VERSION)_all.deb
 # Programs the tests drive for real, and the tools to build, lint and test the package.
 TEST_PACKAGES := lintian autopkgtest man-db util-linux systemd python3-pytest smartmontools \
-	docker.io mmdebstrap systemd-journal-remote
+	docker.io mmdebstrap systemd-journal-remote btrfs-progs python3-btrfsutil python3-hypothesis \
+	btrbk
 
 .PHONY: all deps test unit integration deb lint install autopkgtest check demo bench clean
 
@@ -67,12 +68,15 @@ demo: deps install
 	@for check in ts-smart ts-gpu-temp ts-oom; do \
 		ts-alert pipe -- /usr/bin/$$check check --json; echo "exit status $$? (the check's own)"; done
 	ts-alert status
+	@echo; echo "== ts-snapshot on a throw-away BTRFS (loop device), cleaned up afterwards"
+	demo/snapshot
 	@echo; echo "== timers shipped (enabled by the package; systemctl list-timers 'ts-*' on a systemd host)"
 	@for timer in /lib/systemd/system/ts-*.timer; do \
 		echo "$$(basename $$timer): $$(sed -n 's/^OnCalendar=//p' $$timer), $$(systemctl is-enabled $$(basename $$timer))"; done
 
 bench:
 	$(PYTHON) bench/startup
+	$(PYTHON) bench/snapshot
 
 clean:
 	rm -rf $(DIST) .pytest_cache

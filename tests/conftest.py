@@ -21,6 +21,18 @@ import subprocess  # noqa: E402
 
 import pytest  # noqa: E402
 
+# Hypothesis keeps a cache (its Unicode tables) in a storage directory; not in the source tree.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", "/tmp/trainserver-tests-hypothesis")
+try:
+    from hypothesis import settings as hypothesis_settings
+except ImportError:  # only the property tests need it; they import it themselves
+    pass
+else:
+    # No example database: the tests run from the source tree, from a package build and from
+    # the installed package, and none of those should grow a .hypothesis/ directory.
+    hypothesis_settings.register_profile("trainserver", database=None)
+    hypothesis_settings.load_profile("trainserver")
+
 
 def console_scripts():
     """{name: "module:function"} from setup.cfg (the tree's, also in the autopkgtest)."""

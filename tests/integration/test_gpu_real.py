@@ -61,12 +61,12 @@ def run_check(tmp_path, hide_pynvml=False):
                             text=True, env=env, timeout=120)
     assert "Traceback" not in result.stderr, result.stderr
     findings = [parse_line(line) for line in result.stdout.splitlines() if line.strip()]
-    metrics = (tmp_path / "metrics" / "gpu.prom").read_text()
+    metrics = (tmp_path / "metrics" / "trainserver_gpu.prom").read_text()
     return result, findings, metrics
 
 
 def slowdown_temperatures(metrics):
-    """{GPU UUID: slowdown threshold in °C} from gpu.prom."""
+    """{GPU UUID: slowdown threshold in °C} from trainserver_gpu.prom."""
     found = {}
     for labels, value in re.findall(
             r'^trainserver_gpu_slowdown_temperature_celsius\{([^}]*)\} (\S+)$', metrics, re.MULTILINE):

@@ -73,10 +73,10 @@ def test_check_every_disk_smartctl_finds(run_tool, conf, tmp_path):
         assert (scan.severity.label, scan.value) == ("ok", len(names))
         read = {f.summary.split(":")[0] for f in findings if f.check == "smartctl"}
         assert read <= set(names) and read, (read, names)
-    metrics = (tmp_path / "metrics" / "smart.prom").read_text()
+    metrics = (tmp_path / "metrics" / "trainserver_smart.prom").read_text()
     assert "\ntrainserver_smart_last_run_timestamp_seconds " in metrics
     assert f"\ntrainserver_smart_disks {len(names)}\n" in metrics
-    assert stat.S_IMODE(os.stat(tmp_path / "metrics" / "smart.prom").st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(tmp_path / "metrics" / "trainserver_smart.prom").st_mode) == 0o644
     state_path = tmp_path / "state" / "smart.json"
     assert json.loads(state_path.read_text())["version"] == 1
     assert stat.S_IMODE(os.stat(state_path).st_mode) == 0o600

@@ -15,6 +15,8 @@ SCHEDULE = {
     "ts-smart.timer": ("*-*-* 03:00:00", True),
     "ts-gpu-temp.timer": ("*-*-* *:00/15:00", False),
     "ts-oom.timer": ("*-*-* *:00/30:00", False),
+    # hourly, and daily 02:00 and weekly Sun 03:00 through retention: one timer (DESIGN.md)
+    "ts-snapshot.timer": ("*-*-* *:00:00", True),
 }
 FAILURE_TEMPLATE = "ts-unit-failed@.service"
 CHECKS = ["ts-smart", "ts-gpu-temp", "ts-oom"]
@@ -83,3 +85,11 @@ def test_check_services_pipe_findings_through_ts_alert(tool):
                                             "check", "--json"]
     # 1 warning, 2 critical, 3 unknown are findings delivered by ts-alert, not unit failures
     assert set(service["SuccessExitStatus"].split()) == {"1", "2", "3", "75"}
+
+
+def test_snapshot_service_runs_create_and_prune_through_ts_alert_at_idle_io():
+    service = parse(os.path.join(UNITS, "ts-snapshot.service"))["Service"]
+    assert service["ExecStart"].split() == ["/usr/bin/ts-alert", "pipe", "--",
+                                            "/usr/bin/ts-snapshot", "run", "--json"]
+    assert set(service["SuccessExitStatus"].split()) == {"1", "2", "3", "75"}
+    assert service["IOSchedulingClass"] == "idle"

@@ -69,6 +69,16 @@ def test_values_override_defaults_and_units_are_parsed(tmp_path):
     assert loaded["snapshot"]["min_free"] == 100 * 2**30
 
 
+def test_zero_is_a_valid_size_and_duration(tmp_path):
+    # jsonschema takes a format checker's falsy result for a failure: 0 must still pass
+    loaded = config.load(write(tmp_path, """
+        [snapshot]
+        min_free = "0"
+        min_age = "0s"
+    """))
+    assert loaded["snapshot"]["min_free"] == 0 and loaded["snapshot"]["min_age"] == 0
+
+
 def test_all_problems_reported_at_once_with_file_table_key_and_value(tmp_path):
     path = write(tmp_path, """
         [paths]

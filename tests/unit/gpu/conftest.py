@@ -61,7 +61,7 @@ class GpuTemp:
         )
         self.smi_log = tmp_path / "nvidia-smi.log"
         self.state = tmp_path / "state" / "gpu.json"
-        self.metrics = tmp_path / "metrics" / "gpu.prom"
+        self.metrics = tmp_path / "metrics" / "trainserver_gpu.prom"
 
     def run(self, *args, smi=None, nvml=None, env=None):
         """smi: an nvidia-smi scenario name (None: no nvidia-smi on PATH).

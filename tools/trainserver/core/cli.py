@@ -12,7 +12,7 @@ import sys
 import click
 
 from trainserver import __version__
-from trainserver.core.errors import CommandError, ConfigError, LockHeld, SecretError
+from trainserver.core.errors import ActionError, CommandError, ConfigError, LockHeld, SecretError
 
 DEFAULT_CONFIG = "/etc/trainserver/trainserver.toml"
 
@@ -179,6 +179,9 @@ def main(group, args=None):
         status = EXIT_LOCKED
     except KeyboardInterrupt:
         status = EXIT_INTERRUPTED
+    except ActionError as exc:
+        _error(str(exc))
+        status = EXIT_FAILURE
     except CommandError as exc:
         _error(str(exc))
         if _state["verbose"]:

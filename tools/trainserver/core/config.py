@@ -117,7 +117,9 @@ def _format_checker():
 
     checker = jsonschema.FormatChecker(formats=())
     for name, parser in units.PARSERS.items():
-        checker.checks(name, raises=units.UnitError)(parser)
+        # A checker's falsy result fails the format: "0" (a size or duration of 0) parses to 0.
+        checker.checks(name, raises=units.UnitError)(
+            lambda value, parser=parser: parser(value) is not None)
     checker.checks("secret-file")(lambda value: isinstance(value, str) and value.startswith("/"))
     return checker
 
@@ -167,12 +169,30 @@ def merge_defaults(data, schema=config_schema.SCHEMA):
     return effective
 
 
-def load(path, schema=config_schema.SCHEMA, checks=()):
+# Each domain's rules across keys that a schema cannot say (an empty retention policy, say), as
+# "module:function"; imported only when a config is loaded, so every tool and `ts-config check`
+# apply them all.
+CROSS_CHECKS = ("trainserver.snapshot.policy:config_problems",)
+
+
+def cross_checks():
+    import importlib
+
+    found = []
+    for name in CROSS_CHECKS:
+        module, function = name.split(":")
+        found.append(getattr(importlib.import_module(module), function))
+    return found
+
+
+def load(path, schema=config_schema.SCHEMA, checks=None):
     """Read, validate and complete the config file; raise ConfigError listing every problem.
 
     `checks` are callables (effective config dict) -> list of problem strings, run after the
-    schema passes, for rules across keys that a schema cannot say.
+    schema passes (default: CROSS_CHECKS for the suite's own schema).
     """
+    if checks is None:
+        checks = cross_checks() if schema is config_schema.SCHEMA else ()
     path = str(path)
     data = parse_toml(read_text(path), path)
     problems = validate(data, path, schema)

@@ -46,3 +46,7 @@ class CommandError(Exception):
         self.stderr = secrets.mask(stderr or "")
         detail = f": {self.stderr.strip()}" if self.stderr.strip() else ""
         super().__init__(f"{format_argv(argv)}: {message}{detail}")
+
+
+class ActionError(Exception):
+    """An action was refused or could not be done; the message says why and what to do."""

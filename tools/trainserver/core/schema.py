@@ -107,7 +107,15 @@ TABLES = {
                                   minimum=1, maximum=100),
     ),
     "snapshot": _table(
-        "Read-only BTRFS snapshots of homes, docker-volumes and TensorBoard logs.",
+        "Read-only BTRFS snapshots of homes, docker-volumes and TensorBoard logs (ts-snapshot). "
+        "Retention counts periods that contain snapshots, so downtime never empties a tier.",
+        subvolumes=_key("array", ["homes/*", "docker-volumes", "tensorboard/*"],
+                        "Subvolumes to snapshot, as glob patterns relative to [paths] storage. "
+                        "Subvolumes nested inside a match are snapshotted too, each on its own.",
+                        items={"type": "string", "minLength": 1}),
+        snapshot_dir=_key("string", "snapshots",
+                          "Directory below [paths] storage holding <subvolume>/<UTC time> "
+                          "snapshots.", minLength=1),
         keep_hourly=_count(24, "Hourly snapshots kept: the first of each hour."),
         keep_daily=_count(7, "Daily snapshots kept: the first at or after daily_at each day."),
         keep_weekly=_count(4, "Weekly snapshots kept: the first at or after weekly_at each week."),
@@ -116,9 +124,13 @@ TABLES = {
         weekly_at=_key("string", "Sun 03:00", "Local weekday and time from which a week's "
                        "snapshot counts as its weekly one.",
                        pattern="^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([01][0-9]|2[0-3]):[0-5][0-9]$"),
+        timezone=_key("string", "",
+                      "Time zone of the hourly, daily and weekly periods, such as Europe/Berlin "
+                      "(empty: the machine's own, from /etc/localtime)."),
         min_age=_duration("1h", "A snapshot younger than this is never deleted."),
         min_free=_size("100GiB", "Free-space floor: below it the oldest unprotected snapshots "
-                       "are deleted first."),
+                       "are deleted first (never the newest of a subvolume, nor one younger "
+                       "than min_age). \"0\" turns the guard off."),
     ),
     "backup": _table(
         "Off-site restic backups to Google Drive through rclone.",

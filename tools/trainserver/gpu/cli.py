@@ -38,8 +38,8 @@ def cli():
 
     The GPUs are read through NVML (the pynvml module) when it is installed, else with
     nvidia-smi. GPUs are remembered by UUID in the state directory (gpu.json), so a GPU that
-    disappears is reported until it comes back or is forgotten. Metrics go to gpu.prom in
-    [paths] metrics_dir.
+    disappears is reported until it comes back or is forgotten. Metrics go to
+    trainserver_gpu.prom in [paths] metrics_dir.
     """
 
 
@@ -79,7 +79,7 @@ def check(tool, as_json):
             findings = result.findings
             _best_effort(state_file.path, state_file.save, result.state)
             gauges = metrics.build(result.gpus, driver_up=True)
-        tool.write_metrics("gpu", gauges)
+        tool.write_metrics("trainserver_gpu", gauges)
     return checks.report(findings, as_json)
 
 

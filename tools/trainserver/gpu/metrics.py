@@ -1,4 +1,4 @@
-"""The trainserver_gpu_* metrics, for node-exporter's textfile collector (gpu.prom)."""
+"""The trainserver_gpu_* metrics, for node-exporter's textfile collector (trainserver_gpu.prom)."""
 
 from trainserver.core.metrics import Metric
 from trainserver.gpu import reasons

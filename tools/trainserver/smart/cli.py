@@ -16,8 +16,8 @@ def cli():
     read with `smartctl --json=o --xall --nocheck=standby`: a disk in standby is not spun up
     and is reported as skipped. Findings name a disk by model and serial. Counts that must not grow
     (reallocated and pending sectors, NVMe media errors, SCSI grown defects) are compared with
-    the previous run, kept in the state directory (smart.json). Metrics go to smart.prom in
-    the metrics directory.
+    the previous run, kept in the state directory (smart.json). Metrics go to
+    trainserver_smart.prom in the metrics directory.
     """
 
 

@@ -35,7 +35,7 @@ def check(tool):
     state_file.save(outcome.state)
     # The state is saved already, so this run's counts are the next run's "previous": a
     # finding that a count rose is reported by this run only; write_metrics never raises for it.
-    tool.write_metrics("smart", outcome.metrics)
+    tool.write_metrics("trainserver_smart", outcome.metrics)
     return [scan_finding, *outcome.findings]
 
 

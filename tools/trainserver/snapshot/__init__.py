@@ -1,0 +1,1 @@
+"""ts-snapshot: read-only BTRFS snapshots with counted retention."""

@@ -1,0 +1,212 @@
+"""ts-snapshot: read-only BTRFS snapshots with counted retention (24 hourly, 7 daily, 4 weekly)."""
+
+import sys
+
+import click
+
+from trainserver.core import cli as core_cli
+
+EXIT_STATUS = {
+    0: "success: every snapshot made or deleted as planned",
+    1: "a warning (a configured subvolume missing, the free-space guard deleted kept "
+       "snapshots), or restore refused or failed",
+    2: "critical: a snapshot could not be created or deleted",
+    3: "unknown: the storage is not a mounted BTRFS filesystem, or a usage or config error",
+}
+
+
+def _now_option(help_text):
+    return click.option("--now", "now_text", metavar="TIME",
+                        help=help_text + " An ISO 8601 time such as 2026-11-28T16:00Z "
+                        "(UTC unless it names an offset).")
+
+
+@core_cli.tool_group("snapshot", exit_status=EXIT_STATUS)
+def cli():
+    """Read-only BTRFS snapshots of homes, docker-volumes and TensorBoard logs.
+
+    Each configured subvolume (and each subvolume nested in it) is snapshotted into
+    SNAPSHOT_DIR/<subvolume path>/<UTC time>, for example
+    /mnt/storage/snapshots/homes/alice/20261128T160000Z. Retention counts periods that contain
+    snapshots: the first snapshot of each of the newest 24 hours, 7 days (from 02:00) and
+    4 weeks (from Sunday 03:00) that have one, in local time, plus the newest and any younger
+    than min_age. Only read-only snapshots named in that scheme are ever deleted.
+
+    ts-snapshot.timer runs `ts-snapshot run --json` hourly through ts-alert.
+    """
+
+
+def _settings(tool):
+    from trainserver.snapshot.actions import Settings
+
+    return Settings(tool.config)
+
+
+def _now(now_text):
+    import datetime as dt
+
+    from trainserver.snapshot.render import parse_now
+
+    if not now_text:
+        return dt.datetime.now(dt.timezone.utc)
+    try:
+        return parse_now(now_text)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {now_text!r}",
+                                 param_hint="--now") from None
+
+
+def _finish(tool, settings, findings, as_json, now=None):
+    from trainserver.core import commands
+    from trainserver.core.checks import report
+    from trainserver.snapshot import actions
+
+    if not commands.settings.dry_run and actions.storage_problem(settings) is None:
+        tool.write_metrics("trainserver_snapshot",
+                           actions.metrics(settings, actions.make_plan(settings, _now(None))))
+    return report(findings, as_json)
+
+
+@cli.command()
+@core_cli.json_option
+@core_cli.dry_run_option
+@click.pass_obj
+def create(tool, as_json, dry_run):
+    """Snapshot every configured subvolume read-only, now.
+
+    Prints one finding per subvolume. A plain directory where a subvolume was expected, or a
+    configured subvolume that does not exist, is a warning; a snapshot that fails is critical.
+    """
+    from trainserver.snapshot import actions
+
+    settings = _settings(tool)
+    with tool.lock():
+        problem = actions.storage_problem(settings)
+        findings = [problem] if problem else actions.create(settings)
+        return _finish(tool, settings, findings, as_json)
+
+
+@cli.command()
+@core_cli.json_option
+@core_cli.dry_run_option
+@_now_option("Prune as if it were this time (for testing a policy).")
+@click.pass_obj
+def prune(tool, as_json, dry_run, now_text):
+    """Delete the snapshots that `plan` marks DELETE, then apply the free-space guard.
+
+    The batch is committed and the BTRFS cleaner waited for, so the space is back when prune
+    returns rather than a minute later (BTRFS commits every 30 s on its own). When free space is
+    below [snapshot] min_free, kept snapshots are deleted next, oldest first and one at a time,
+    until it is above it again; never the newest of a subvolume nor one younger than min_age.
+    That is reported as a warning.
+    """
+    from trainserver.snapshot import actions
+
+    settings = _settings(tool)
+    now = _now(now_text)
+    with tool.lock():
+        problem = actions.storage_problem(settings)
+        findings = [problem] if problem else actions.prune(settings, now)
+        return _finish(tool, settings, findings, as_json)
+
+
+@cli.command()
+@core_cli.json_option
+@core_cli.dry_run_option
+@click.pass_obj
+def run(tool, as_json, dry_run):
+    """create, then prune: what the hourly timer runs. Pruning runs even when a create failed."""
+    from trainserver.snapshot import actions
+
+    settings = _settings(tool)
+    with tool.lock():
+        problem = actions.storage_problem(settings)
+        if problem:
+            return _finish(tool, settings, [problem], as_json)
+        findings = []
+        try:
+            findings += actions.create(settings)
+        finally:
+            findings += actions.prune(settings)
+        return _finish(tool, settings, findings, as_json)
+
+
+@cli.command()
+@core_cli.json_option
+@_now_option("Plan as if it were this time: what would pruning do at TIME?")
+@click.pass_obj
+def plan(tool, as_json, now_text):
+    """List every snapshot as keep or DELETE, with the rules that keep it. Changes nothing."""
+    return _show(tool, as_json, now_text, show_age=False)
+
+
+@cli.command(name="list")
+@core_cli.json_option
+@_now_option("Compute ages and rules as of this time.")
+@click.pass_obj
+def list_(tool, as_json, now_text):
+    """Show each subvolume's snapshots, newest first, with age and the rules keeping each."""
+    return _show(tool, as_json, now_text, show_age=True)
+
+
+def _show(tool, as_json, now_text, show_age):
+    import json
+
+    from trainserver.snapshot import actions, render
+
+    settings = _settings(tool)
+    now = _now(now_text)
+    problem = actions.storage_problem(settings)
+    if problem:
+        click.echo(problem.summary, err=True)
+        return core_cli.EXIT_UNKNOWN
+    plan_ = actions.make_plan(settings, now)
+    if as_json:
+        json.dump(render.plan_json(plan_), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        click.echo(render.plan_text(plan_, show_age=show_age), nl=False)
+    return core_cli.EXIT_OK
+
+
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.option("--from", "source", metavar="SNAPSHOT",
+              help="Snapshot to restore from, by name (20261128T160000Z) or path "
+                   "[default: the newest snapshot holding PATH].")
+@click.option("--to", "destination", metavar="DEST", type=click.Path(),
+              help="Where to put the copy [default: PATH itself].")
+@click.option("--overwrite", is_flag=True,
+              help="Replace DEST when it exists; the replaced version is kept aside as "
+                   "DEST.replaced-<UTC time>.")
+@core_cli.dry_run_option
+@click.pass_obj
+def restore(tool, path, source, destination, overwrite, dry_run):
+    """Copy the file or directory PATH back out of a snapshot, with reflinks.
+
+    PATH is the live path (it may have been deleted), for example
+    /mnt/storage/homes/alice/project/train.py. The copy shares the snapshot's data (instant, no
+    space used) and keeps owners, modes and times. Existing data is never overwritten without
+    --overwrite, and then the old version is renamed aside, not deleted.
+    """
+    import os
+
+    from trainserver.snapshot import inventory, restore as restore_module
+
+    settings = _settings(tool)
+    path = os.path.abspath(path)
+    destination = os.path.abspath(destination) if destination else path
+    # The lock keeps an hourly prune from deleting the snapshot mid-copy; wait out a run.
+    with tool.lock(wait=300):
+        found = inventory.scan(settings.snapshot_root)
+        snap, source_path = restore_module.choose(found, settings.storage, path, source)
+        aside = restore_module.restore(source_path, destination, overwrite=overwrite)
+    verb = "would restore" if dry_run else "restored"
+    click.echo(f"{verb} {destination} from snapshot {snap.series}/{snap.name}")
+    if aside:
+        click.echo(f"the version it replaced is kept as {aside}")
+    return core_cli.EXIT_OK
+
+
+def main():
+    core_cli.main(cli)

@@ -1,0 +1,52 @@
+"""The prune plan of a whole inventory, and the order in which the free-space guard deletes.
+
+Pure logic over an Inventory: what prune deletes is exactly what `ts-snapshot plan` shows.
+"""
+
+from dataclasses import dataclass, field
+
+from trainserver.snapshot import retention
+
+
+@dataclass
+class Entry:
+    snapshot: object  # inventory.Snapshot
+    decision: retention.Decision
+
+    @property
+    def keep(self):
+        return self.decision.keep
+
+
+@dataclass
+class Plan:
+    now: object
+    policy: object
+    series: dict = field(default_factory=dict)  # subvolume path -> [Entry], oldest first
+    foreign: list = field(default_factory=list)
+
+    def entries(self):
+        return [entry for entries in self.series.values() for entry in entries]
+
+    def deletions(self):
+        return [entry for entry in self.entries() if not entry.keep]
+
+
+def make(inventory, policy, now):
+    plan = Plan(now, policy, foreign=list(inventory.foreign))
+    for name, snapshots in sorted(inventory.series.items()):
+        by_name = {snap.name: snap for snap in snapshots}
+        decisions = retention.decide([(s.name, s.time) for s in snapshots], policy, now)
+        plan.series[name] = [Entry(by_name[d.name], d) for d in decisions]
+    return plan
+
+
+# A snapshot the guard never deletes: the last copy of a subvolume's recent state.
+_PROTECTING = (retention.NEWEST, retention.MIN_AGE, retention.FUTURE)
+
+
+def guard_order(plan):
+    """Kept snapshots the free-space guard may delete, oldest first across every subvolume."""
+    candidates = [entry for entry in plan.entries()
+                  if entry.keep and not any(r in _PROTECTING for r in entry.decision.reasons)]
+    return sorted(candidates, key=lambda e: (e.snapshot.time, e.snapshot.series))
