@@ -1,6 +1,6 @@
 # trainserver: build, test and demo. Run as root on Debian 12 (bookworm).
 #
-#   make demo    build and install the package, then show it at work
+#   make demo    build the package, boot a Debian 12 guest under qemu and show it at work
 #   make check   install build and test dependencies, then run every test (what CI runs)
 
 # Debian's own interpreter and tools: pybuild calls python3.11 from PATH, and a pyenv or venv
@@ -13,9 +13,9 @@ DEB := $(DIST)/trainserver_$(VERSION)_all.deb
 # Programs the tests drive for real, and the tools to build, lint and test the package.
 TEST_PACKAGES := lintian autopkgtest man-db util-linux systemd python3-pytest smartmontools \
 	docker.io mmdebstrap systemd-journal-remote btrfs-progs python3-btrfsutil python3-hypothesis \
-	btrbk
+	btrbk qemu-system-x86 qemu-utils e2fsprogs
 
-.PHONY: all deps test unit integration deb lint install autopkgtest check demo bench clean
+.PHONY: all deps test unit integration deb lint install autopkgtest vm-test check demo bench clean
 
 all: deb
 
@@ -52,27 +52,17 @@ install: deb
 autopkgtest: deb
 	autopkgtest --output-dir $(DIST)/autopkgtest $(DEB) ./ -- null
 
-check: deps test lint install autopkgtest
+check: deps test lint install autopkgtest vm-test
 
-demo: deps install
-	@echo; echo "== ts-config check: the shipped config is valid"
-	ts-config check
-	@echo; echo "== ts-config show: the effective config, defaults filled in, secrets masked"
-	ts-config show
-	@echo; echo "== installed tools and their man pages"
-	@for t in /usr/bin/ts-*; do echo "$$t: $$(man -w $$(basename $$t))"; done
-	@echo; echo "== the health checks as their timers run them (exit: 0 ok, 1 warning, 2 critical, 3 unknown)"
-	@for check in ts-smart ts-gpu-temp ts-oom; do \
-		echo "-- $$check check"; $$check check; echo "exit status $$?"; done
-	@echo; echo "== the same findings through ts-alert (no Telegram chat configured: journal only)"
-	@for check in ts-smart ts-gpu-temp ts-oom; do \
-		ts-alert pipe -- /usr/bin/$$check check --json; echo "exit status $$? (the check's own)"; done
-	ts-alert status
-	@echo; echo "== ts-snapshot on a throw-away BTRFS (loop device), cleaned up afterwards"
-	demo/snapshot
-	@echo; echo "== timers shipped (enabled by the package; systemctl list-timers 'ts-*' on a systemd host)"
-	@for timer in /lib/systemd/system/ts-*.timer; do \
-		echo "$$(basename $$timer): $$(sed -n 's/^OnCalendar=//p' $$timer), $$(systemctl is-enabled $$(basename $$timer))"; done
+# The README's first command: build the .deb, boot the Debian 12 guest (tests/vm/) and show the
+# suite at work on its emulated disks. The guest image is built once and cached.
+demo: deps deb
+	$(PYTHON) tests/vm/run --demo --deb $(DEB)
+
+# Every whole-machine autopkgtest (isolation-machine) in a fresh qemu guest each, plus the
+# harness's own robustness tests (timeout, interrupt).
+vm-test: deb
+	TRAINSERVER_DEB=$(DEB) $(PYTHON) -m pytest -q -m vm tests/vm
 
 bench:
 	$(PYTHON) bench/startup

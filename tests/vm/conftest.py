@@ -1,0 +1,33 @@
+import glob
+import os
+
+import pytest
+
+from tests.vm import harness, image
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="needs root (mmdebstrap --mode=root, root-owned images)")
+    for item in items:
+        if "vm" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def deb():
+    """The .deb under test: $TRAINSERVER_DEB, else the newest dist/trainserver_*_all.deb."""
+    path = os.environ.get("TRAINSERVER_DEB")
+    if not path:
+        debs = sorted(glob.glob(os.path.join(harness.ROOT, "dist", "trainserver_*_all.deb")),
+                      key=os.path.getmtime)
+        assert debs, "no dist/trainserver_*_all.deb: run `make deb` (make vm-test does)"
+        path = debs[-1]
+    return os.path.abspath(path)
+
+
+@pytest.fixture(scope="session")
+def guest(deb):
+    """The cached guest image (built on the first run)."""
+    return image.ensure(deb)

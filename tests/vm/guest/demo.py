@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+"""`make demo`, inside the guest: the installed suite doing its job on the emulated hardware
+(one NVMe disk, four rotational IDE disks, systemd as PID 1). Run by tests/vm/guest/runner.py
+after it installed the .deb; every line printed here is shown on the host as it happens.
+
+It grows as tools land: storage is made by hand here (mkfs.btrfs RAID10) until ts-storage
+exists, and backups join when ts-backup does. Exits non-zero when a step that must work fails.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+
+STARTED = time.monotonic()
+CONFIG = "/etc/trainserver/trainserver.toml"
+STORAGE = "/mnt/storage"
+summary = []
+
+
+def section(title):
+    print(f"\n== {title}", flush=True)
+
+
+def show(*argv, ok=(0,), quiet=False):
+    """Run argv, print it and its output; stop the demo when its exit status is not in ok."""
+    print(f"$ {' '.join(argv)}", flush=True)
+    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if not quiet:
+        sys.stdout.write(result.stdout)
+    if result.returncode not in ok:
+        print(f"FAILED: exit status {result.returncode}", flush=True)
+        sys.exit(1)
+    if result.returncode:
+        print(f"(exit status {result.returncode})")
+    sys.stdout.flush()
+    return result
+
+
+def check(tool):
+    """Run a check as its timer does (through ts-alert, JSON) and print its findings' table."""
+    result = show(tool, "check", ok=(0, 1, 2, 3))
+    summary.append(f"{tool} check: exit {result.returncode} "
+                   f"({['ok', 'warning', 'critical', 'unknown'][result.returncode]})")
+
+
+def main():
+    section("the machine: Debian 12 under qemu, systemd as PID 1")
+    show("uname", "-sr")
+    show("systemctl", "is-system-running", ok=(0, 1))
+
+    section("disks: one NVMe, four spinning IDE disks (the suite's storage hardware)")
+    show("lsblk", "-d", "-e", "253", "-o", "NAME,MODEL,SERIAL,SIZE,ROTA,TRAN")
+    hdds = sorted(glob.glob("/dev/disk/by-id/ata-TS-HDD-8T_*"))
+    nvme = sorted(p for p in glob.glob("/dev/disk/by-id/nvme-*") if "-part" not in p)
+    for path in hdds + nvme[:1]:
+        print(f"  {path} -> {os.path.realpath(path)}")
+    if len(hdds) != 4 or not nvme:
+        print("FAILED: expected four IDE hard disks and one NVMe disk")
+        sys.exit(1)
+    summary.append(f"disks: {len(hdds)} hard disks, {len(nvme[:1])} NVMe")
+
+    section("the package, installed offline with apt")
+    show("dpkg-query", "-W", "-f=${Package} ${Version}\\n", "trainserver")
+    show("ts-config", "check")
+
+    section("timers, as the package enabled them")
+    show("systemctl", "list-timers", "--all", "--no-pager", "ts-*")
+
+    section("health checks on the emulated hardware (exit: 0 ok, 1 warning, 2 critical, 3 unknown)")
+    check("ts-smart")
+    check("ts-gpu-temp")
+    check("ts-oom")
+
+    section("a real OOM kill: a job in a 64 MiB memory cgroup asks for 512 MiB")
+    show("systemd-run", "--wait", "--quiet", "--unit=demo-training-job", "-p", "MemoryMax=64M",
+         "-p", "MemorySwapMax=0", "/usr/bin/python3", "-c", "x = bytearray(512 << 20)",
+         ok=(1, 137, 247))
+    print("ts-oom.service runs the check through ts-alert, the one sink for findings "
+          "(no Telegram chat set here: the journal only):")
+    show("systemctl", "start", "ts-oom.service")
+    show("journalctl", "-u", "ts-oom.service", "-o", "cat", "--no-pager")
+    opened = show("ts-alert", "status")
+    summary.append("OOM kill: found by ts-oom.service, open in ts-alert: "
+                   + ("yes" if "demo-training-job" in opened.stdout else "NO"))
+
+    section("storage: BTRFS RAID10 over the four hard disks (by hand until ts-storage lands)")
+    show("mkfs.btrfs", "-f", "-q", "-L", "storage", "-d", "raid10", "-m", "raid10", *hdds)
+    os.makedirs(STORAGE, exist_ok=True)
+    show("mount", "-o", "noatime,compress=zstd:1", "LABEL=storage", STORAGE)
+    for directory in ("homes", "tensorboard", "workspaces"):
+        os.makedirs(os.path.join(STORAGE, directory), exist_ok=True)
+    for subvolume in ("homes/alice", "homes/bob", "docker-volumes", "tensorboard/alice"):
+        show("btrfs", "-q", "subvolume", "create", os.path.join(STORAGE, subvolume))
+    show("btrfs", "filesystem", "df", STORAGE)
+    with open(os.path.join(STORAGE, "homes/alice/train.py"), "w") as handle:
+        handle.write("print('epoch 1')\n")
+    # The default free-space floor (100 GiB) is above these small disks: set it as an admin would.
+    with open(CONFIG) as handle:
+        text = handle.read()
+    with open(CONFIG, "w") as handle:
+        handle.write(text.replace('\n#min_free = "100GiB"\n', '\nmin_free = "1GiB"\n'))
+    show("ts-config", "check")
+
+    section("snapshots: the hourly timer's run, started by systemd now")
+    show("systemctl", "start", "ts-snapshot.service")
+    show("journalctl", "-u", "ts-snapshot.service", "-o", "cat", "--no-pager")
+    show("ts-snapshot", "list")
+    made = json.loads(show("ts-snapshot", "list", "--json", quiet=True).stdout)["snapshots"]
+    summary.append(f"snapshots: {len(made)} made by ts-snapshot.service")
+
+    section("a user deletes a file; ts-snapshot restore brings it back (reflink)")
+    os.unlink(os.path.join(STORAGE, "homes/alice/train.py"))
+    show("ts-snapshot", "restore", os.path.join(STORAGE, "homes/alice/train.py"))
+    show("cat", os.path.join(STORAGE, "homes/alice/train.py"))
+    summary.append("restore: homes/alice/train.py back from its snapshot")
+
+    section("no ts-* unit failed")
+    show("systemctl", "list-units", "--failed", "--no-pager", "--plain", "ts-*")
+
+    section("summary")
+    for line in summary:
+        print(f"  {line}")
+    print(f"  guest time for the demo: {time.monotonic() - STARTED:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The whole-machine autopkgtests in a qemu guest, and the harness's own promises: a hung guest
+is killed at the timeout with its log shown, an interrupted run leaves no qemu and no images."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.vm import harness
+
+pytestmark = pytest.mark.vm
+
+
+@pytest.mark.parametrize("test", harness.machine_tests(), ids=lambda t: t.name)
+def test_whole_machine_autopkgtest(test, deb, guest, tmp_path):
+    job = {"mode": "tests", "tests": [vars(test)], "timeout": 900}
+    outcome = harness.run(guest, deb, str(tmp_path / "logs"), job, timeout=900, show=print)
+    assert outcome.status == "pass", outcome.report()
+    assert outcome.steps and all(step["status"] == "ok" for step in outcome.steps)
+    assert os.path.getsize(tmp_path / "logs" / "guest" / "journal.txt") > 0
+
+
+def qemu_processes(marker):
+    found = subprocess.run(["pgrep", "-f", f"qemu-system-x86_64.*{marker}"], capture_output=True,
+                           text=True).stdout.split()
+    return [pid for pid in found if int(pid) != os.getpid()]
+
+
+def test_a_hung_guest_is_killed_at_the_timeout_and_its_log_shown(deb, guest, tmp_path,
+                                                                  monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("TMPDIR", str(work))
+    hang = harness.Test("hang", "tests/vm/guest/hang", ["needs-root"], ["@"])
+    job = {"mode": "tests", "tests": [vars(hang)], "timeout": 900}
+    shown = []
+    outcome = harness.run(guest, deb, str(tmp_path / "logs"), job, timeout=50, show=shown.append)
+    assert outcome.status == "timeout"
+    report = outcome.report()
+    assert "did not finish within 50 s" in report
+    assert "last" in report and "guest console" in report  # the console's tail is shown
+    assert any("hanging on purpose" in line for *_, line in outcome.output)
+    assert not qemu_processes(str(work)), "qemu survived the timeout"
+    assert os.listdir(work) == [], "the run's images were not removed"
+
+
+def test_an_interrupted_run_leaves_no_qemu_and_no_images(deb, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(harness.HERE, "run"), "--deb", deb, "--output",
+         str(tmp_path / "logs"), "install-lifecycle"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "TMPDIR": str(work)})
+    deadline = time.monotonic() + 120
+    for line in process.stdout:
+        if "guest up" in line or time.monotonic() > deadline:
+            break
+    assert qemu_processes(str(work)), "qemu is not running: nothing to interrupt"
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert not qemu_processes(str(work)), "qemu survived the interrupt"
+    assert os.listdir(work) == [], "the run's images were not removed"
+
+
+def test_the_demo_runs_to_its_end(deb, guest, tmp_path):
+    """`make demo`, the README's first command, keeps working: every step it shows succeeds."""
+    job = {"mode": "demo", "demo": "tests/vm/guest/demo.py", "timeout": 600}
+    outcome = harness.run(guest, deb, str(tmp_path / "logs"), job, timeout=600, show=print)
+    assert outcome.status == "pass", outcome.report()
+    lines = [line for *_, line in outcome.output]
+    for expected in ("disks: 4 hard disks, 1 NVMe", "ts-smart check: exit 0 (ok)",
+                     "OOM kill: found by ts-oom.service, open in ts-alert: yes",
+                     "snapshots: 4 made by ts-snapshot.service",
+                     "restore: homes/alice/train.py back from its snapshot"):
+        assert any(expected in line for line in lines), f"the demo did not show: {expected}"
