@@ -49,8 +49,12 @@ install: deb
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall ./$(DEB)
 
 # The null runner runs the tests on this machine; they change nothing but install the package.
+# It runs only the tests that need no whole machine: the isolation-machine ones (which it would
+# report as skipped, exit 2) run in a qemu guest under vm-test.
+NULL_TESTS = $(shell $(PYTHON) -c 'from tests.vm.harness import parse_control; \
+	print(" ".join("--test-name " + t.name for t in parse_control() if not t.needs_machine))')
 autopkgtest: deb
-	autopkgtest --output-dir $(DIST)/autopkgtest $(DEB) ./ -- null
+	autopkgtest --output-dir $(DIST)/autopkgtest $(NULL_TESTS) $(DEB) ./ -- null
 
 check: deps test lint install autopkgtest vm-test
 

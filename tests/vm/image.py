@@ -7,7 +7,9 @@ ext4 file made with `mkfs.ext4 -d` (no loop device). Each run boots a qcow2 over
 cached image is never changed.
 
 Cache: CACHE_DIR/bookworm-<key>/{root.raw,vmlinuz,initrd.img,inputs.json}, where the key hashes
-every input (the package list, the mirrors, this recipe and the baked guest files). Builds are
+every input: the package list (this file's and the .deb's Depends and Recommends), the mirrors,
+this file itself and the baked guest file. The mirror's state is not an input: delete the cache
+directory to pick up newer Debian packages. Builds are
 serialised by a lock and land by an atomic rename, so two runs never build or use a half image.
 """
 
@@ -40,7 +42,6 @@ BASE_PACKAGES = [
 ]
 IMAGE_SIZE = "3G"
 KEEP_IMAGES = 2  # the most recently used images kept in the cache
-RECIPE_VERSION = 1  # bump when the recipe below changes in a way the inputs do not show
 BAKED = os.path.join(HERE, "guest", "boot")  # baked into the image: starts the job's runner
 
 
@@ -57,16 +58,19 @@ def deb_dependencies(deb):
     return names
 
 
+def _digest(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
 def inputs(deb):
-    with open(BAKED, "rb") as handle:
-        baked = hashlib.sha256(handle.read()).hexdigest()
     return {
         "suite": SUITE,
         "sources": SOURCES,
         "packages": sorted(set(BASE_PACKAGES + deb_dependencies(deb))),
         "size": IMAGE_SIZE,
-        "recipe": RECIPE_VERSION,
-        "baked": baked,
+        "recipe": _digest(os.path.abspath(__file__)),  # this file: packages, customisation
+        "baked": _digest(BAKED),
     }
 
 
