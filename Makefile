@@ -71,6 +71,7 @@ vm-test: deb
 bench:
 	$(PYTHON) bench/startup
 	$(PYTHON) bench/snapshot
+	$(PYTHON) bench/storage
 
 clean:
 	rm -rf $(DIST) .pytest_cache

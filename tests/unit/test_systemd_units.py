@@ -17,9 +17,11 @@ SCHEDULE = {
     "ts-oom.timer": ("*-*-* *:00/30:00", False),
     # hourly, and daily 02:00 and weekly Sun 03:00 through retention: one timer (DESIGN.md)
     "ts-snapshot.timer": ("*-*-* *:00:00", True),
+    "ts-storage.timer": ("*-*-* 00/6:00:00", True),  # BTRFS health every 6 h
+    "ts-storage-scrub.timer": ("*-*-01 00:00:00", True),  # scrub monthly
 }
 FAILURE_TEMPLATE = "ts-unit-failed@.service"
-CHECKS = ["ts-smart", "ts-gpu-temp", "ts-oom"]
+CHECKS = ["ts-smart", "ts-gpu-temp", "ts-oom", "ts-storage"]
 
 
 def parse(path):
@@ -93,3 +95,10 @@ def test_snapshot_service_runs_create_and_prune_through_ts_alert_at_idle_io():
                                             "/usr/bin/ts-snapshot", "run", "--json"]
     assert set(service["SuccessExitStatus"].split()) == {"1", "2", "3", "75"}
     assert service["IOSchedulingClass"] == "idle"
+
+
+def test_scrub_service_gives_ts_alert_time_for_a_long_scrub():
+    service = parse(os.path.join(UNITS, "ts-storage-scrub.service"))["Service"]
+    assert service["ExecStart"].split() == ["/usr/bin/ts-alert", "pipe", "--timeout", "7d", "--",
+                                            "/usr/bin/ts-storage", "scrub", "--json"]
+    assert set(service["SuccessExitStatus"].split()) == {"1", "2", "3", "75"}

@@ -4,7 +4,7 @@
 after it installed the .deb; every line printed here is shown on the host as it happens.
 
 It grows as tools land: storage is made by hand here (mkfs.btrfs RAID10) until ts-storage
-exists, and backups join when ts-backup does. Exits non-zero when a step that must work fails.
+apply exists, and backups join when ts-backup does. Exits non-zero when a step that must work fails.
 """
 
 import glob
@@ -86,7 +86,7 @@ def main():
     summary.append("OOM kill: found by ts-oom.service, open in ts-alert: "
                    + ("yes" if "demo-training-job" in opened.stdout else "NO"))
 
-    section("storage: BTRFS RAID10 over the four hard disks (by hand until ts-storage lands)")
+    section("storage: BTRFS RAID10 over the four hard disks (by hand until ts-storage apply lands)")
     show("mkfs.btrfs", "-f", "-q", "-L", "storage", "-d", "raid10", "-m", "raid10", *hdds)
     os.makedirs(STORAGE, exist_ok=True)
     show("mount", "-o", "noatime,compress=zstd:1", "LABEL=storage", STORAGE)
@@ -94,7 +94,10 @@ def main():
         os.makedirs(os.path.join(STORAGE, directory), exist_ok=True)
     for subvolume in ("homes/alice", "homes/bob", "docker-volumes", "tensorboard/alice"):
         show("btrfs", "-q", "subvolume", "create", os.path.join(STORAGE, subvolume))
-    show("btrfs", "filesystem", "df", STORAGE)
+    uuid = show("findmnt", "-no", "UUID", STORAGE, quiet=True).stdout.strip()
+    with open("/etc/fstab", "a") as handle:  # ts-storage apply will write this entry
+        handle.write(f"UUID={uuid} {STORAGE} btrfs noatime,compress=zstd:1 0 0\n")
+    show("ts-storage", "status")
     with open(os.path.join(STORAGE, "homes/alice/train.py"), "w") as handle:
         handle.write("print('epoch 1')\n")
     # The default free-space floor (100 GiB) is above these small disks: set it as an admin would.
@@ -103,6 +106,13 @@ def main():
     with open(CONFIG, "w") as handle:
         handle.write(text.replace('\n#min_free = "100GiB"\n', '\nmin_free = "1GiB"\n'))
     show("ts-config", "check")
+
+    section("storage health: the monthly scrub and the 6-hourly check, started by systemd now")
+    show("systemctl", "start", "ts-storage-scrub.service")
+    show("journalctl", "-u", "ts-storage-scrub.service", "-o", "cat", "--no-pager")
+    result = show("ts-storage", "check", ok=(0, 1, 2, 3))
+    summary.append(f"ts-storage check: exit {result.returncode} "
+                   f"({['ok', 'warning', 'critical', 'unknown'][result.returncode]})")
 
     section("snapshots: the hourly timer's run, started by systemd now")
     show("systemctl", "start", "ts-snapshot.service")

@@ -172,7 +172,8 @@ def merge_defaults(data, schema=config_schema.SCHEMA):
 # Each domain's rules across keys that a schema cannot say (an empty retention policy, say), as
 # "module:function"; imported only when a config is loaded, so every tool and `ts-config check`
 # apply them all.
-CROSS_CHECKS = ("trainserver.snapshot.policy:config_problems",)
+CROSS_CHECKS = ("trainserver.snapshot.policy:config_problems",
+                "trainserver.storage.limits:config_problems")
 
 
 def cross_checks():

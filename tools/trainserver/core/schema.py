@@ -102,9 +102,16 @@ TABLES = {
         mount_options=_key("string", "noatime,compress=zstd:1,space_cache=v2",
                            "Mount options of the storage filesystem."),
         scrub_interval=_duration("30d", "How often the whole filesystem is scrubbed."),
+        scrub_max_age=_duration("35d", "A last scrub older than this is a warning (ts-storage "
+                                "check)."),
         full_warning_percent=_key("integer", 90,
-                                  "A filesystem more than this full is a warning.",
-                                  minimum=1, maximum=100),
+                                  "A filesystem more than this full is a warning; so is a data "
+                                  "or metadata chunk type this full with no unallocated space "
+                                  "left to grow.", minimum=1, maximum=100),
+        full_critical_percent=_key("integer", 98, "A filesystem more than this full is critical.",
+                                   minimum=1, maximum=100),
+        fstab=_path("/etc/fstab", "The fstab holding the storage's UUID= entry; ts-storage check "
+                    "compares the mounted filesystem with it."),
     ),
     "snapshot": _table(
         "Read-only BTRFS snapshots of homes, docker-volumes and TensorBoard logs (ts-snapshot). "

@@ -1,0 +1,175 @@
+"""ts-storage status, check and scrub on a real BTRFS RAID10 over four loop devices, with
+faults injected for real: a corrupted copy repaired by scrub, a missing device (degraded
+mount), a filesystem filled past the warning, quotas turned on. Needs root and btrfs-progs."""
+
+import glob
+import json
+import os
+import subprocess
+
+import pytest
+
+from trainserver.core.findings import parse_line
+
+pytestmark = pytest.mark.root
+MiB = 2**20
+
+
+@pytest.fixture
+def raid10(tmp_path):
+    """Four loop devices, BTRFS RAID10 mounted at tmp_path/storage, an fstab naming it, a
+    config; everything detached and removed afterwards, also when the test fails."""
+    images, devices, uuid = [], [], None
+    mount_point = tmp_path / "storage"
+    mount_point.mkdir()
+    try:
+        for index in range(4):
+            image = tmp_path / f"disk{index}.img"
+            subprocess.run(["truncate", "-s", "512M", str(image)], check=True)
+            images.append(image)
+            devices.append(subprocess.run(["losetup", "--find", "--show", str(image)], check=True,
+                                          capture_output=True, text=True).stdout.strip())
+        subprocess.run(["mkfs.btrfs", "-q", "-L", "tstest", "-d", "raid10", "-m", "raid10",
+                        *devices], check=True, capture_output=True)
+        subprocess.run(["mount", devices[0], str(mount_point)], check=True)
+        uuid = subprocess.run(["findmnt", "-no", "UUID", str(mount_point)], check=True,
+                              capture_output=True, text=True).stdout.strip()
+        (tmp_path / "fstab").write_text(f"UUID={uuid} {mount_point} btrfs noatime 0 0\n")
+        config = tmp_path / "trainserver.toml"
+        state = tmp_path / "state"
+        config.write_text(f'[paths]\nstorage = "{mount_point}"\nstate_dir = "{state}"\n'
+                          f'lock_dir = "{state}"\nmetrics_dir = "{state}/metrics"\n'
+                          f'[storage]\nfstab = "{tmp_path}/fstab"\n')
+        yield {"mount": str(mount_point), "devices": devices, "images": images,
+               "config": str(config), "uuid": uuid}
+    finally:
+        if os.path.ismount(mount_point):
+            if subprocess.run(["umount", str(mount_point)]).returncode:
+                subprocess.run(["umount", "--lazy", str(mount_point)])
+        for device in devices:
+            subprocess.run(["losetup", "--detach", device], capture_output=True)
+        for image in images:
+            image.unlink(missing_ok=True)
+        # btrfs-progs keeps each filesystem's scrub results in /var/lib/btrfs: not ours to keep
+        if uuid:
+            for leftover in glob.glob(f"/var/lib/btrfs/scrub.*{uuid}*"):
+                os.unlink(leftover)
+
+
+def storage(run_tool, fs, *args):
+    return run_tool("ts-storage", *args, env={"TRAINSERVER_CONFIG": fs["config"]})
+
+
+def findings(result):
+    return {(f.check, f.subject): f for f in
+            (parse_line(line) for line in result.stdout.splitlines() if line.strip())}
+
+
+def severities(result, check):
+    return {f.severity.label for (c, _), f in findings(result).items() if c == check}
+
+
+def test_a_healthy_raid10_is_ok_except_that_it_was_never_scrubbed(run_tool, raid10):
+    result = storage(run_tool, raid10, "check", "--json")
+    found = findings(result)
+    assert found[("mount", raid10["mount"])].severity.label == "ok"
+    assert severities(result, "devices") == {"ok"}
+    assert severities(result, "device-errors") == {"ok"}
+    assert severities(result, "space") == {"ok"}
+    assert severities(result, "quotas") == {"ok"}
+    assert severities(result, "scrub") == {"warning"}  # none on record yet
+    assert result.returncode == 1
+    status = json.loads(storage(run_tool, raid10, "status", "--json").stdout)
+    assert status["mounted_from_expected_uuid"] is True
+    assert status["usage"]["profiles"]["data"]["profile"] == "raid10"
+    assert status["usage"]["profiles"]["metadata"]["profile"] == "raid10"
+    assert len(status["filesystem"]["devices"]) == 4
+    text = storage(run_tool, raid10, "status").stdout
+    assert "profiles: data raid10, metadata raid10" in text
+
+
+def _corrupt_one_copy(fs, payload):
+    """Overwrite the first 4 KiB of the file's data on one device only (found by content)."""
+    needle = payload[:4096]
+    hits = []
+    for image in fs["images"]:
+        with open(image, "rb") as handle:
+            data = handle.read()
+        offset = data.find(needle)
+        if offset >= 0:
+            hits.append((image, offset))
+    assert len(hits) == 2, f"RAID10 keeps two copies, found {len(hits)}"
+    image, offset = hits[0]
+    with open(image, "r+b") as handle:
+        handle.seek(offset)
+        handle.write(b"\0" * 4096)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return image
+
+
+def test_scrub_repairs_a_corrupted_copy_and_check_reports_it_once(run_tool, raid10):
+    payload = os.urandom(MiB)
+    with open(os.path.join(raid10["mount"], "weights.bin"), "wb") as handle:
+        handle.write(payload)
+    subprocess.run(["sync"], check=True)
+    _corrupt_one_copy(raid10, payload)
+    subprocess.run(["sh", "-c", "echo 3 > /proc/sys/vm/drop_caches"], check=True)
+    scrubbed = storage(run_tool, raid10, "scrub", "--json")
+    assert severities(scrubbed, "scrub") == {"warning"}, scrubbed.stdout + scrubbed.stderr
+    assert "repaired" in findings(scrubbed)[("scrub", raid10["mount"])].summary
+    with open(os.path.join(raid10["mount"], "weights.bin"), "rb") as handle:
+        assert handle.read() == payload
+    first = storage(run_tool, raid10, "check", "--json")
+    assert severities(first, "scrub") == {"warning"}  # the corrected errors
+    # the scrub counted the bad copy on its device: a rise in corruption errors is critical
+    assert "critical" in severities(first, "device-errors")
+    assert first.returncode == 2
+    second = storage(run_tool, raid10, "check", "--json")
+    assert severities(second, "device-errors") == {"ok"}, "an old error is reported once"
+    assert any("already reported" in f.summary for f in findings(second).values())
+
+
+def test_a_missing_device_and_a_degraded_mount_are_critical(run_tool, raid10):
+    subprocess.run(["umount", raid10["mount"]], check=True)
+    subprocess.run(["losetup", "--detach", raid10["devices"][3]], check=True)
+    # The kernel still remembers the detached device: forget it, register the other three.
+    subprocess.run(["btrfs", "device", "scan", "--forget"], capture_output=True)
+    subprocess.run(["btrfs", "device", "scan", *raid10["devices"][:3]], check=True,
+                   capture_output=True)
+    subprocess.run(["mount", "-o", "degraded", raid10["devices"][0], raid10["mount"]],
+                   check=True)
+    result = storage(run_tool, raid10, "check", "--json")
+    assert result.returncode == 2
+    assert findings(result)[("mount", raid10["mount"])].severity.label == "critical"
+    assert severities(result, "devices") == {"critical"}
+    assert "DEGRADED" in storage(run_tool, raid10, "status").stdout
+
+
+def test_filling_past_the_warning_is_a_warning(run_tool, raid10):
+    free = json.loads(storage(run_tool, raid10, "status", "--json").stdout)["usage"]["overall"]
+    target = int(free["free_estimated"] * 0.93)
+    subprocess.run(["fallocate", "-l", str(target), os.path.join(raid10["mount"], "big")],
+                   check=True)
+    subprocess.run(["btrfs", "filesystem", "sync", raid10["mount"]], check=True)
+    result = storage(run_tool, raid10, "check", "--json")
+    space = findings(result)[("space", raid10["mount"])]
+    assert space.severity.label == "warning", space.summary
+    assert 90 < space.value <= 98
+
+
+def test_quotas_on_a_snapshot_filesystem_are_a_warning_that_names_the_cost(run_tool, raid10):
+    subprocess.run(["btrfs", "quota", "enable", raid10["mount"]], check=True)
+    result = storage(run_tool, raid10, "check", "--json")
+    quota = findings(result)[("quotas", raid10["mount"])]
+    assert quota.severity.label == "warning" and "450x" in quota.summary
+
+
+def test_not_mounted_where_fstab_expects_it_is_critical(run_tool, raid10):
+    subprocess.run(["umount", raid10["mount"]], check=True)
+    result = storage(run_tool, raid10, "check", "--json")
+    assert result.returncode == 2
+    mount = findings(result)[("mount", raid10["mount"])]
+    assert mount.severity.label == "critical" and raid10["uuid"] in mount.summary
+    status = storage(run_tool, raid10, "status")
+    assert status.returncode == 3 and "NOT MOUNTED" in status.stdout
