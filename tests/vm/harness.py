@@ -309,6 +309,8 @@ def _follow(event, outcome, started, show, show_output):
         outcome.results.append(event)
         reason = f": {event['reason']}" if event.get("reason") else ""
         show(f"{clock} test {event['name']}: {event['status'].upper()}{reason}")
+    elif kind == "warning":
+        show(f"{clock} warning: {event['message']}")
     elif kind == "error":
         outcome.problem = event["message"]
         show(f"{clock} ERROR {event['message']}")

@@ -184,8 +184,8 @@ def collect(state):
 def finish(state, status):
     try:
         collect(state)
-    except Exception as exc:  # the results are on the event port already
-        emit("error", message=f"collecting the guest's logs: {exc}")
+    except Exception as exc:  # the results are on the event port already: not fatal
+        emit("warning", message=f"collecting the guest's logs: {exc}")
     emit("done", status=status, results=state["results"])
     subprocess.run(["systemctl", "poweroff"])
     sys.exit(0)

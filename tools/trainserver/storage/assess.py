@@ -27,6 +27,7 @@ class Facts:
     stats: object = None
     scrub: object = None
     qgroups: object = None  # True, False, or None when unknown
+    bcache: list = field(default_factory=list)  # bcache.devices()
     problems: dict = field(default_factory=dict)  # part -> error text
 
 
@@ -105,7 +106,8 @@ def counter_findings(facts, previous):
                        f"reported)" if total else f"{row['device']}: no I/O or checksum errors")
             findings.append(_finding("device-errors", subject, Severity.OK, summary, value=total))
             continue
-        rose = ", ".join(f"{name} +{rise} (now {now[name]})" for name, rise in sorted(rises.items()))
+        rose = ", ".join(f"{name} +{rise} (now {now[name]})"
+                         for name, rise in sorted(rises.items()))
         findings.append(_finding("device-errors", subject, severity,
                                  f"{row['device']}: error counters rose: {rose}",
                                  value=sum(rises.values())))
@@ -209,6 +211,38 @@ def quota_findings(facts):
     return [_finding("quotas", facts.mount_point, Severity.OK, "BTRFS quotas off")]
 
 
+def bcache_findings(facts):
+    findings = []
+    for device in facts.bcache:
+        # Named by backing disk and bcache UUID: the bcacheN number changes between boots.
+        subject = f"bcache on {device['backing']}" + (
+            f" ({device['uuid'][:8]})" if device.get("uuid") else "")
+        where = f"{device['name']} on {device['backing']}"
+        state, mode = device["state"], device["cache_mode"]
+        dirty, errors = device.get("dirty_bytes") or 0, device.get("cache_io_errors") or 0
+        if state == "no cache" or not device.get("cache_set"):
+            findings.append(_finding("bcache", subject, Severity.CRITICAL,
+                                     f"{where} is detached from its cache set: reads and "
+                                     f"writes bypass the cache, and nothing is in writeback"))
+        elif state == "inconsistent":
+            findings.append(_finding("bcache", subject, Severity.CRITICAL,
+                                     f"{where} is inconsistent: its cache is unusable"))
+        elif dirty and errors:
+            findings.append(_finding("bcache", subject, Severity.CRITICAL,
+                                     f"{where}: {dirty} bytes of dirty data wait for a cache "
+                                     f"device that reports {errors} I/O errors", value=dirty))
+        elif mode != "writeback":
+            findings.append(_finding("bcache", subject, Severity.WARNING,
+                                     f"{where} caches in {mode} mode, not writeback"))
+        else:
+            ratio = f", hit ratio {device['hit_ratio']}%" if device.get("hit_ratio") is not None \
+                else ""
+            findings.append(_finding("bcache", subject, Severity.OK,
+                                     f"{where}: writeback, {state}, {dirty} bytes dirty{ratio}",
+                                     value=dirty))
+    return findings
+
+
 def assess(facts, now, limits, state):
     """(findings, new state) for one check run."""
     findings = mount_findings(facts)
@@ -230,4 +264,5 @@ def assess(facts, now, limits, state):
         findings += space_findings(facts, limits)
     if facts.qgroups is not None:
         findings += quota_findings(facts)
+    findings += bcache_findings(facts)
     return findings, new_state

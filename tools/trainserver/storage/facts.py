@@ -2,7 +2,7 @@
 
 from trainserver.core import commands
 from trainserver.core.errors import CommandError
-from trainserver.storage import parse
+from trainserver.storage import bcache, parse
 from trainserver.storage.assess import Facts
 
 TIMEOUT = 120
@@ -39,6 +39,10 @@ def gather(mount_point, fstab="/etc/fstab"):
             setattr(facts, attribute, parser(_run(argv).stdout))
         except (CommandError, parse.ParseError) as exc:
             facts.problems[part] = str(exc)
+    try:
+        facts.bcache = bcache.devices()
+    except (OSError, ValueError) as exc:
+        facts.problems["bcache"] = str(exc)
     quota = _run(["btrfs", "qgroup", "show", mount_point], ok_codes=None)
     if quota.returncode == 0:
         facts.qgroups = True

@@ -21,7 +21,7 @@ def document(facts, now):
         "last_scrub_age_days": round((now - scrub["started"]) / 86400, 1)
         if scrub and scrub.get("started") else None,
         "qgroups_enabled": facts.qgroups,
-        "bcache": None,  # reported once ts-storage sets bcache up (the storage layout issue)
+        "bcache": facts.bcache,
         "problems": facts.problems,
     }
 
@@ -71,8 +71,14 @@ def text(facts, now):
                      f"{scrub.get('uncorrectable_errors', 0)} uncorrectable errors")
     if facts.qgroups is not None:
         lines.append(f"quotas (qgroups): {'ENABLED' if facts.qgroups else 'off'}")
-    if mount is not None:
-        lines.append("bcache: not reported yet (it comes with ts-storage apply)")
+    if mount is not None and not facts.bcache:
+        lines.append("bcache: no bcache devices")
+    for device in facts.bcache:
+        ratio = f"{device['hit_ratio']}%" if device.get("hit_ratio") is not None else "?"
+        lines.append(f"bcache: {device['name']} on {device['backing']}, cache set "
+                     f"{device.get('cache_set') or 'NONE (detached)'}, {device['cache_mode']}, "
+                     f"{device['state']}, {device.get('dirty_bytes')} bytes dirty, "
+                     f"hit ratio {ratio}")
     for part, error in sorted(facts.problems.items()):
         lines.append(f"could not read the {part}: {error}")
     return "\n".join(lines) + "\n"
