@@ -3,15 +3,6 @@ import os
 import pytest
 
 
-def pytest_collection_modifyitems(config, items):
-    if os.geteuid() == 0:
-        return
-    skip = pytest.mark.skip(reason="needs root (run as root, as CI does)")
-    for item in items:
-        if "root" in item.keywords:
-            item.add_marker(skip)
-
-
 @pytest.fixture
 def btrfs_mount(tmp_path):
     """A fresh BTRFS on a loop device over a sparse file, mounted; torn down even on failure.

@@ -6,15 +6,6 @@ import pytest
 from tests.vm import harness, image
 
 
-def pytest_collection_modifyitems(config, items):
-    if os.geteuid() == 0:
-        return
-    skip = pytest.mark.skip(reason="needs root (mmdebstrap --mode=root, root-owned images)")
-    for item in items:
-        if "vm" in item.keywords:
-            item.add_marker(skip)
-
-
 @pytest.fixture(scope="session")
 def deb():
     """The .deb under test: $TRAINSERVER_DEB, else the newest dist/trainserver_*_all.deb."""
