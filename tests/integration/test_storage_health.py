@@ -173,3 +173,19 @@ def test_not_mounted_where_fstab_expects_it_is_critical(run_tool, raid10):
     assert mount.severity.label == "critical" and raid10["uuid"] in mount.summary
     status = storage(run_tool, raid10, "status")
     assert status.returncode == 3 and "NOT MOUNTED" in status.stdout
+
+
+def test_discover_sees_every_member_of_the_mounted_raid10_as_in_use(run_tool, raid10):
+    result = storage(run_tool, raid10, "discover", "--json")
+    assert result.returncode == 0, result.stderr
+    by_path = {disk["path"]: disk for disk in json.loads(result.stdout)}
+    for device in raid10["devices"]:
+        disk = by_path[device]
+        assert disk["kind"] == "loop" and disk["size"] == 512 * MiB
+        assert disk["signatures"]["TYPE"] == "btrfs"
+        assert disk["signatures"]["UUID"] == raid10["uuid"]
+        # findmnt names one device as the source; the others are found by filesystem UUID
+        assert disk["mounts"] == [raid10["mount"]], disk
+        assert disk["role"] == "skip"
+    text = storage(run_tool, raid10, "discover").stdout
+    assert f"{raid10['devices'][3]}: signature btrfs, mounted on {raid10['mount']}" in text

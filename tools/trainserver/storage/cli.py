@@ -12,12 +12,55 @@ STATE_NAME = "storage"
 
 @core_cli.tool_group("storage", exit_status=CHECK_EXIT_STATUS)
 def cli():
-    """The BTRFS RAID10 storage at [paths] storage (/mnt/storage): status, checks and scrub.
+    """The BTRFS RAID10 storage at [paths] storage (/mnt/storage): disks, status, checks, scrub.
 
     ts-storage.timer runs `ts-storage check --json` every 6 hours and ts-storage-scrub.timer
     runs `ts-storage scrub --json` monthly, both through ts-alert. Setting the storage up
-    (discover, plan, apply: bcache and mkfs) comes in a later release.
+    (plan and apply: bcache and mkfs) comes in a later release; discover shows the disks.
     """
+
+
+@cli.command()
+@core_cli.json_option
+@click.pass_obj
+def discover(tool, as_json):
+    """List every disk: stable id, model, serial, size, rotational or not; its partitions with
+    their signatures, holders and mounts; and the role ts-storage would give it (cache,
+    backing or skip) under the [storage] config, and why. Changes nothing."""
+    import json
+
+    from trainserver.core.units import format_size
+    from trainserver.storage import disks, roles
+
+    found = disks.discover()
+    for disk in found:
+        disk["role"], disk["why"] = roles.assign(disk, tool.config["storage"])
+    if as_json:
+        json.dump(found, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return core_cli.EXIT_OK
+    for disk in found:
+        kind = "rotational" if disk["rotational"] else "solid-state"
+        click.echo(f"{disk['path']}  {format_size(disk['size'])} {kind}  "
+                   f"model {disk['model'] or '?'}  serial {disk['serial'] or '?'}")
+        click.echo(f"  id: {disk['ids'][0] if disk['ids'] else '(no stable id)'}")
+        click.echo(f"  role: {disk['role']}: {disk['why']}")
+        for item in [disk] + disk["partitions"]:
+            notes = []
+            signature = item["signatures"].get("TYPE") or item["signatures"].get("PTTYPE")
+            if signature:
+                notes.append(f"signature {signature}")
+            if item["mounts"]:
+                notes.append(f"mounted on {', '.join(item['mounts'])}")
+            if item["holders"]:
+                notes.append(f"held by {', '.join(item['holders'])}")
+            if item.get("probe_error"):
+                notes.append(f"not probed: {item['probe_error']}")
+            if item is disk and not notes:
+                continue
+            size = f" {format_size(item['size'])}" if item is not disk else ""
+            click.echo(f"  {item['path']}{size}: {', '.join(notes) or 'empty'}")
+    return core_cli.EXIT_OK
 
 
 def _gather(tool):
