@@ -62,6 +62,9 @@ def main():
         sys.exit(1)
     summary.append(f"disks: {len(hdds)} hard disks, {len(nvme[:1])} NVMe")
 
+    section("ts-storage discover: each disk, and the role it could take (nothing configured yet)")
+    show("ts-storage", "discover")
+
     section("the package, installed offline with apt")
     show("dpkg-query", "-W", "-f=${Package} ${Version}\\n", "trainserver")
     show("ts-config", "check")
