@@ -10,8 +10,11 @@ PYTHON := /usr/bin/python3
 VERSION := $(shell dpkg-parsechangelog -S Version 2>/dev/null || sed -n '1s/.*(\(.*\)).*/\1/p' debian/changelog)
 DIST := dist
 DEB := $(DIST)/trainserver_$(VERSION)_all.deb
-# Programs the tests drive for real, and the tools to build, lint and test the package.
-TEST_PACKAGES := lintian autopkgtest man-db util-linux systemd python3-pytest smartmontools \
+# Programs the tests drive for real, the package's own Python dependencies (the tests run the
+# tools from the source tree before the .deb is installed), and the tools to build, lint and
+# test the package.
+TEST_PACKAGES := python3-pyudev python3-requests tzdata \
+	lintian autopkgtest man-db util-linux systemd python3-pytest smartmontools \
 	docker.io mmdebstrap systemd-journal-remote btrfs-progs python3-btrfsutil python3-hypothesis \
 	btrbk qemu-system-x86 qemu-utils e2fsprogs
 
