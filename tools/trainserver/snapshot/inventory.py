@@ -32,9 +32,6 @@ class Inventory:
     series: dict = field(default_factory=dict)  # subvolume path -> [Snapshot], oldest first
     foreign: list = field(default_factory=list)
 
-    def snapshots(self):
-        return [snap for series in self.series.values() for snap in series]
-
 
 def _classify(path, rel_dir, name, info, inventory):
     if stat.S_ISLNK(info.st_mode):

@@ -64,7 +64,3 @@ def devices(sysfs="/sys"):
             "cache_io_errors": io_errors,
         })
     return found
-
-
-def module_loaded(sysfs="/sys"):
-    return os.path.isdir(os.path.join(sysfs, "fs", "bcache"))
