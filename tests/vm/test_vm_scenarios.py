@@ -78,6 +78,7 @@ def test_the_demo_runs_to_its_end(deb, guest, tmp_path):
     for expected in ("disks: 4 hard disks, 1 NVMe", "ts-smart check: exit 0 (ok)",
                      "OOM kill: found by ts-oom.service, open in ts-alert: yes",
                      "ts-storage check: exit 0 (ok)",
-                     "snapshots: 4 made by ts-snapshot.service",
+                     "snapshots: 5 made by ts-snapshot.service",
+                     "ts-storage apply: exit 0 (layout built)",
                      "restore: homes/alice/train.py back from its snapshot"):
         assert any(expected in line for line in lines), f"the demo did not show: {expected}"

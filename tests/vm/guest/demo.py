@@ -3,8 +3,7 @@
 (one NVMe disk, four rotational IDE disks, systemd as PID 1). Run by tests/vm/guest/runner.py
 after it installed the .deb; every line printed here is shown on the host as it happens.
 
-It grows as tools land: storage is made by hand here (mkfs.btrfs RAID10) until ts-storage
-apply exists, and backups join when ts-backup does. Exits non-zero when a step that must work fails.
+It grows as tools land: backups join when ts-backup does. Exits non-zero when a step that must work fails.
 """
 
 import glob
@@ -89,17 +88,29 @@ def main():
     summary.append("OOM kill: found by ts-oom.service, open in ts-alert: "
                    + ("yes" if "demo-training-job" in opened.stdout else "NO"))
 
-    section("storage: BTRFS RAID10 over the four hard disks (by hand until ts-storage apply lands)")
-    show("mkfs.btrfs", "-f", "-q", "-L", "storage", "-d", "raid10", "-m", "raid10", *hdds)
-    os.makedirs(STORAGE, exist_ok=True)
-    show("mount", "-o", "noatime,compress=zstd:1", "LABEL=storage", STORAGE)
-    for directory in ("homes", "tensorboard", "workspaces"):
-        os.makedirs(os.path.join(STORAGE, directory), exist_ok=True)
-    for subvolume in ("homes/alice", "homes/bob", "docker-volumes", "tensorboard/alice"):
-        show("btrfs", "-q", "subvolume", "create", os.path.join(STORAGE, subvolume))
-    uuid = show("findmnt", "-no", "UUID", STORAGE, quiet=True).stdout.strip()
-    with open("/etc/fstab", "a") as handle:  # ts-storage apply will write this entry
-        handle.write(f"UUID={uuid} {STORAGE} btrfs noatime,compress=zstd:1 0 0\n")
+    section("storage: the disks named in [storage], as an admin writes them")
+    with open(CONFIG) as handle:
+        text = handle.read()
+    text = text.replace('\n#cache_device = ""\n', f'\ncache_device = "{nvme[0]}"\n')
+    text = text.replace("\n#backing_devices = []\n", f"\nbacking_devices = {json.dumps(hdds)}\n")
+    text = text.replace("\n#users = []\n", '\nusers = ["alice", "bob"]\n')
+    with open(CONFIG, "w") as handle:
+        handle.write(text)
+    show("ts-config", "check")
+    show("ts-storage", "discover")
+
+    section("ts-storage plan: every step apply would take, with its command (changes nothing)")
+    show("ts-storage", "plan")
+
+    section("ts-storage apply: bcache (writeback) on the NVMe in front of the hard disks, "
+            "BTRFS RAID10, subvolumes, fstab by UUID")
+    result = show("ts-storage", "apply", "--yes", ok=(0, 1, 2))
+    summary.append(f"ts-storage apply: exit {result.returncode}"
+                   + (" (layout built)" if result.returncode == 0 else " (FAILED)"))
+    if result.returncode != 0:
+        sys.exit(1)
+    show("ts-storage", "apply", "--yes")  # a second run: nothing to do
+    show("grep", STORAGE, "/etc/fstab")
     show("ts-storage", "status")
     with open(os.path.join(STORAGE, "homes/alice/train.py"), "w") as handle:
         handle.write("print('epoch 1')\n")

@@ -120,8 +120,9 @@ def run_test(test, mark, timeout):
     os.makedirs(artifacts, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f"autopkgtest-{test['name']}.", dir="/var/tmp")
     with open("/tmp/autopkgtest-reboot", "w") as handle:
-        handle.write(f'#!/bin/sh\nset -e\nprintf "%s" "$1" > {REBOOT_MARK}\nsync\n'
-                     "exec sleep infinity\n")
+        # Written aside and renamed: the loop below must never read a half-written mark.
+        handle.write(f'#!/bin/sh\nset -e\nprintf "%s" "$1" > {REBOOT_MARK}.new\nsync\n'
+                     f'mv {REBOOT_MARK}.new {REBOOT_MARK}\nexec sleep infinity\n')
     os.chmod("/tmp/autopkgtest-reboot", 0o755)
     env = {
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

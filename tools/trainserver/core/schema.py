@@ -89,7 +89,8 @@ TABLES = {
         "The storage layout built by ts-storage: bcache in front of the hard disks, BTRFS RAID10.",
         cache_device=_key("string", "",
                           "NVMe disk that holds the bcache cache partition, by stable id "
-                          "(/dev/disk/by-id/...). Empty: not configured."),
+                          "(/dev/disk/by-id/...). Empty: not configured.",
+                          pattern="^(/dev/disk/by-id/.+)?$"),
         backing_devices=_key("array", [],
                              "Hard disks that become bcache backing devices, by stable id.",
                              items={"type": "string", "pattern": "^/dev/disk/by-id/"}),
@@ -110,8 +111,12 @@ TABLES = {
                                   "left to grow.", minimum=1, maximum=100),
         full_critical_percent=_key("integer", 98, "A filesystem more than this full is critical.",
                                    minimum=1, maximum=100),
-        fstab=_path("/etc/fstab", "The fstab holding the storage's UUID= entry; ts-storage check "
-                    "compares the mounted filesystem with it."),
+        fstab=_path("/etc/fstab", "The fstab holding the storage's UUID= entry: ts-storage apply "
+                    "adds it, ts-storage check compares the mounted filesystem with it."),
+        users=_key("array", [],
+                   "Users whose homes/<user>, workspaces/<user> and tensorboard/<user> "
+                   "subvolumes ts-storage apply creates (owned by the user when the account "
+                   "exists).", items={"type": "string", "pattern": "^[a-z_][a-z0-9_-]*$"}),
     ),
     "snapshot": _table(
         "Read-only BTRFS snapshots of homes, docker-volumes and TensorBoard logs (ts-snapshot). "

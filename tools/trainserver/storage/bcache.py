@@ -64,3 +64,64 @@ def devices(sysfs="/sys"):
             "cache_io_errors": io_errors,
         })
     return found
+
+
+def parse_super(text):
+    """The fields of `bcache-super-show DEVICE` that tell whose a superblock is.
+
+    {"kind": "backing" | "cache", "uuid", "cset_uuid", "cache_mode", "cache_state"}; the last
+    two only for backing devices (the mode make-bcache --writeback or a later write stored).
+    A backing device made alone gets a random cset.uuid, not zeros: only a match with the
+    cache set of apply's own partition says it belongs to the layout.
+    """
+    fields = {}
+    for line in text.splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2:
+            fields[parts[0]] = parts[1].strip()
+    version = fields.get("sb.version", "")
+    if "[backing device]" in version:
+        kind = "backing"
+    elif "[cache device]" in version:
+        kind = "cache"
+    else:
+        raise ValueError(f"bcache-super-show: unexpected sb.version {version!r}")
+    found = {"kind": kind, "uuid": fields.get("dev.uuid"), "cset_uuid": fields.get("cset.uuid")}
+    if kind == "backing":
+        found["cache_mode"] = parse_cache_mode(fields.get("dev.data.cache_mode", ""))
+        found["cache_state"] = parse_cache_mode(fields.get("dev.data.cache_state", ""))
+    return found
+
+
+def cache_sets(sysfs="/sys"):
+    """UUIDs of the registered cache sets."""
+    return {name for name in _listdir(os.path.join(sysfs, "fs", "bcache"))
+            if re.fullmatch(r"[0-9a-f-]{36}", name)}
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def registration(kernel_name, sysfs="/sys"):
+    """How the kernel sees a backing device by its kernel name (sda, loop3): None when it is not
+    registered, else {"bcache_dev": "/dev/bcacheN", "cache_set": UUID or None, "cache_mode"}.
+
+    Read from the backing device's own sysfs directory, so it never depends on which bcacheN
+    number this boot gave it.
+    """
+    directory = os.path.join(sysfs, "class", "block", kernel_name, "bcache")
+    if not os.path.isdir(directory):
+        return None
+    dev_link = os.path.join(directory, "dev")
+    cache_link = os.path.join(directory, "cache")
+    return {
+        "bcache_dev": "/dev/" + os.path.basename(os.path.realpath(dev_link))
+        if os.path.exists(dev_link) else None,
+        "cache_set": os.path.basename(os.path.realpath(cache_link))
+        if os.path.exists(cache_link) else None,
+        "cache_mode": parse_cache_mode(_read(os.path.join(directory, "cache_mode"), "")),
+    }

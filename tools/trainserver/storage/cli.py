@@ -1,4 +1,5 @@
-"""ts-storage: the storage filesystem's status, health checks and scrub."""
+"""ts-storage: discover the disks, plan and apply the storage layout, its status, health
+checks and scrub."""
 
 import sys
 
@@ -10,13 +11,24 @@ from trainserver.core.checks import CHECK_EXIT_STATUS
 STATE_NAME = "storage"
 
 
-@core_cli.tool_group("storage", exit_status=CHECK_EXIT_STATUS)
+EXIT_STATUS = {
+    **CHECK_EXIT_STATUS,
+    1: "check and scrub: the worst finding is a warning; apply: a step failed (what was done "
+       "stays done, and a re-run resumes there)",
+    2: "check and scrub: the worst finding is critical; plan and apply: refused (the reasons "
+       "are printed), nothing was changed",
+}
+
+
+@core_cli.tool_group("storage", exit_status=EXIT_STATUS)
 def cli():
-    """The BTRFS RAID10 storage at [paths] storage (/mnt/storage): disks, status, checks, scrub.
+    """The storage at [paths] storage (/mnt/storage): bcache (writeback) in front of the hard
+    disks, BTRFS RAID10 over them. Discover the disks, plan and apply the layout, show its
+    status, check its health, scrub it.
 
     ts-storage.timer runs `ts-storage check --json` every 6 hours and ts-storage-scrub.timer
-    runs `ts-storage scrub --json` monthly, both through ts-alert. Setting the storage up
-    (plan and apply: bcache and mkfs) comes in a later release; discover shows the disks.
+    runs `ts-storage scrub --json` monthly, both through ts-alert. plan and apply touch only the
+    disks named in [storage] by stable id; see `ts-storage apply --help` for what apply refuses.
     """
 
 
@@ -148,6 +160,155 @@ def scrub(tool, as_json, dry_run):
         findings += assess.scrub_findings(found, time.time(),
                                           limits.from_config(tool.config["storage"]))
     return report(findings, as_json)
+
+
+_wipe_option = click.option(
+    "--wipe", is_flag=True,
+    help="Erase signatures (filesystems, partition tables, old bcache superblocks) on the "
+         "configured disks; each disk must also be named with --confirm.")
+_confirm_option = click.option(
+    "--confirm", "confirmed", multiple=True, metavar="SERIAL",
+    help="With --wipe: the serial of a disk whose contents may be erased (as discover shows "
+         "it; its stable id's last part when it has no serial). Repeat for each disk; a "
+         "comma-separated list works too.")
+
+
+def _confirmations(values):
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+def _step_lines(step):
+    from trainserver.core.commands import format_argv
+
+    if step.command:
+        return [f"$ {format_argv(step.command)}"]
+    if step.write:
+        return [f"write {step.write[1]!r} to {step.write[0]}"]
+    return [step.action] if step.action else []
+
+
+def _print_plan(plan):
+    for number, step in enumerate(plan.steps, 1):
+        state = f"skipped: {step.skipped}" if step.skipped else "done" if step.done else "to do"
+        click.echo(f"{number:2}. [{state}] {step.title}")
+        if not step.done and not step.skipped:
+            for line in _step_lines(step):
+                click.echo(f"      {line}")
+    for note in plan.notes:
+        click.echo(f"note: {note}")
+    for refusal in plan.refusals:
+        click.echo(f"refused: {refusal}")
+    if not plan.refusals:
+        click.echo("nothing to do: the layout is complete" if not plan.todo else
+                   f"{len(plan.todo)} of {len(plan.steps)} steps to do")
+
+
+def _settings(tool):
+    from trainserver.storage.plan import Settings
+
+    return Settings.from_config(tool.config)
+
+
+@cli.command()
+@core_cli.json_option
+@_wipe_option
+@_confirm_option
+@click.pass_obj
+def plan(tool, as_json, wipe, confirmed):
+    """Show, in order, every step ts-storage apply would take to build the layout from the
+    [storage] config, each marked done or to do with the exact command it runs, and whatever
+    apply would refuse. Reads the disks; changes nothing. Exit 0 when apply could go ahead
+    (or there is nothing to do), 2 when it would refuse."""
+    import json
+
+    from trainserver.storage import plan as plans, survey
+
+    found = plans.make(_settings(tool), survey.gather(_settings(tool)), wipe=wipe,
+                       confirmed=_confirmations(confirmed))
+    if as_json:
+        json.dump(found.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _print_plan(found)
+    return core_cli.EXIT_CRITICAL if found.refusals else core_cli.EXIT_OK
+
+
+@cli.command()
+@core_cli.json_option
+@core_cli.dry_run_option
+@click.option("--yes", is_flag=True, help="Carry the plan out (without it apply shows the plan "
+              "and stops).")
+@_wipe_option
+@_confirm_option
+@click.pass_obj
+def apply(tool, as_json, dry_run, yes, wipe, confirmed):
+    """Build the layout: the cache partition in the free space of the cache disk (existing
+    partitions stay byte for byte), make-bcache and writeback for every hard disk, BTRFS
+    raid10 (or raid1 when [storage] raid_profile says so) over the bcache devices, mounted on
+    [paths] storage with the subvolume layout, the fstab line by filesystem UUID (dated
+    backup, atomic write, findmnt --verify before and after), the monthly scrub timer. BTRFS
+    quotas are never enabled: with hourly snapshots they make cleanup hundreds of times slower.
+
+    \b
+    Refused, before anything changes:
+    - a disk not named in [storage] by stable id (--confirm names only those);
+    - anything mounted, held (by bcache, md, dm) or opened exclusively, except the layout;
+    - on the disk holding /, anything but a new partition in its free space;
+    - signatures apply did not make, unless --wipe and --confirm name each disk's serial;
+    - fewer than 4 disks for raid10; cache = "bcache" on a kernel without bcache.
+
+    Each step checks its result before the next: a re-run after a crash resumes at the
+    first step not done, and a re-run after success has nothing to do.
+    """
+    import json
+
+    from trainserver.storage import apply as applying, plan as plans, survey
+
+    settings = _settings(tool)
+    confirmed = _confirmations(confirmed)
+    if dry_run or not yes:
+        found = plans.make(settings, survey.gather(settings), wipe=wipe, confirmed=confirmed)
+        if as_json:
+            json.dump({"ran": [], "plan": found.to_dict()}, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            _print_plan(found)
+        if found.refusals:
+            return core_cli.EXIT_CRITICAL
+        if not dry_run and found.todo:
+            raise click.UsageError("apply changes disks: run it again with --yes to carry this "
+                                   "plan out (or --dry-run to only show it)")
+        return core_cli.EXIT_OK
+
+    def announce(step):
+        if not as_json:
+            click.echo(f"- {step.title}")
+            for line in _step_lines(step):
+                click.echo(f"    {line}")
+
+    with tool.lock():
+        try:
+            ran, final = applying.run(settings, wipe=wipe, confirmed=confirmed,
+                                      announce=announce)
+        except applying.Refused as refused:
+            if as_json:
+                json.dump({"ran": [s.to_dict() for s in refused.ran],
+                           "plan": refused.plan.to_dict()}, sys.stdout, indent=2)
+                sys.stdout.write("\n")
+            else:
+                _print_plan(refused.plan)
+                if refused.ran:
+                    click.echo(f"stopped after {len(refused.ran)} steps")
+            return core_cli.EXIT_CRITICAL
+    if as_json:
+        json.dump({"ran": [s.to_dict() for s in ran], "plan": final.to_dict()}, sys.stdout,
+                  indent=2)
+        sys.stdout.write("\n")
+    elif ran:
+        click.echo(f"done: {len(ran)} steps; the layout is complete")
+    else:
+        click.echo("nothing to do: the layout is complete")
+    return core_cli.EXIT_OK
 
 
 def main():

@@ -6,6 +6,7 @@ filesystem. Works without a udev database too (a container, the build machine): 
 and serial are then what sysfs says, possibly nothing.
 """
 
+import errno
 import json
 import os
 
@@ -73,6 +74,16 @@ def _holders(sys_path):
         return []
 
 
+def _busy(path):
+    """Whether the kernel holds the device exclusively: mounted, or used by bcache, md, dm or
+    btrfs. An O_EXCL open of a block device fails with EBUSY then, and reads nothing."""
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC))
+    except OSError as exc:
+        return exc.errno == errno.EBUSY
+    return False
+
+
 def _node(device, by_source, by_uuid):
     path = device.device_node
     signatures, error = _signatures(path)
@@ -84,6 +95,7 @@ def _node(device, by_source, by_uuid):
         "holders": _holders(device.sys_path),
         "signatures": signatures,
         "probe_error": error,
+        "busy": _busy(path),
         "is_root": "/" in mounts,
     }
 
@@ -124,6 +136,7 @@ def discover():
             model=device.properties.get("ID_MODEL") or _attribute(device, "device/model"),
             serial=device.properties.get("ID_SERIAL_SHORT") or _attribute(device, "device/serial"),
             rotational=rotational == "1",
+            sector_size=int(_attribute(device, "queue/logical_block_size") or 512),
             holds_root=disk["is_root"] or any(p["is_root"] for p in partitions),
         )
         disks.append(disk)
