@@ -2,6 +2,8 @@ import os
 
 import pytest
 
+import docker_engine
+
 
 @pytest.fixture
 def btrfs_mount(tmp_path):
@@ -34,3 +36,11 @@ def btrfs_mount(tmp_path):
                     subprocess.run(["umount", "--lazy", str(mount_point)])
             subprocess.run(["losetup", "--detach", device])
             image.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def dockerd(request):
+    """A dockerd of the test's own and an image in it; yields (docker argv prefix,
+    DOCKER_HOST, image). Needs root and the Debian package docker.io."""
+    tag = "ts-" + request.node.module.__name__.replace("_", "-").lower()
+    yield from docker_engine.run_dockerd(tag)

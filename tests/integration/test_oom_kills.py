@@ -7,9 +7,6 @@ The cgroup is made in the v1 memory hierarchy where there is one, else in the un
 hierarchy, as docker's cgroupfs driver makes it on each.
 """
 
-import datetime
-import errno
-import glob
 import json
 import os
 import secrets
@@ -20,13 +17,12 @@ import tempfile
 import time
 
 import pytest
+from docker_engine import DEBIAN_PATH, rmdir_unless_in_use
 
 pytestmark = pytest.mark.root
 
 MEMORY_V1 = "/sys/fs/cgroup/memory"
 UNIFIED = "/sys/fs/cgroup"  # where cgroup v2 is mounted on a unified (v2-only) system
-DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-IMAGE_CACHE = "/var/cache/trainserver-tests"
 # Touches every page, so the memory is really charged to the cgroup.
 HOG = ("import sys\n"
        "with open(sys.argv[1] + '/cgroup.procs', 'w') as f: f.write('0')\n"
@@ -79,17 +75,6 @@ def _rmdir_when_empty(path, timeout=10):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
-
-
-def _rmdir_unless_in_use(path):
-    """rmdir a directory this test made, unless another user (a parallel test run) now has it."""
-    try:
-        os.rmdir(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        if exc.errno not in (errno.EBUSY, errno.ENOTEMPTY):
-            raise
 
 
 def _memory_hierarchy():
@@ -146,7 +131,7 @@ def docker_like_memcg():
                     os.kill(int(pid), signal.SIGKILL)
             _rmdir_when_empty(path)
         if made_parent:
-            _rmdir_unless_in_use(parent)
+            rmdir_unless_in_use(parent)
 
 
 def _hog(cgroup):
@@ -286,106 +271,6 @@ def test_unreadable_kernel_log_is_unknown(run_tool):
         assert not os.path.exists(f"{tree}/state/oom.json")
     finally:
         shutil.rmtree(tree)
-
-
-# -- a real container under the test's own dockerd -----------------------------------------------
-
-def _minbase_tarball():
-    """A Debian bookworm minbase tarball, built once a month and kept outside the repository."""
-    os.makedirs(IMAGE_CACHE, exist_ok=True)
-    month = datetime.date.today().strftime("%Y-%m")
-    path = os.path.join(IMAGE_CACHE, f"bookworm-minbase-{month}.tar")
-    if os.path.exists(path):
-        return path
-    partial = path + ".partial"
-    try:
-        subprocess.run(["mmdebstrap", "--quiet", "--variant=minbase", "--format=tar", "bookworm", partial],
-                       check=True, capture_output=True, timeout=600)
-        os.replace(partial, path)
-    finally:
-        if os.path.isdir(partial):
-            shutil.rmtree(partial)
-        elif os.path.exists(partial):
-            os.unlink(partial)
-    for old in glob.glob(os.path.join(IMAGE_CACHE, "bookworm-minbase-*.tar")):
-        if old != path:
-            os.unlink(old)
-    return path
-
-
-# What dockerd 20.10 makes outside its --data-root and --exec-root, whatever it is told.
-_DOCKERD_LEFTOVERS = ["/run/docker/plugins", "/run/docker", "/run/containerd/s", "/run/containerd"]
-
-
-def _docker_cgroups():
-    return set(glob.glob("/sys/fs/cgroup/*/docker") + glob.glob(f"{UNIFIED}/docker"))
-
-
-@pytest.fixture
-def dockerd():
-    """A dockerd of the test's own; yields (docker argv prefix, DOCKER_HOST)."""
-    if shutil.which("dockerd", path=DEBIAN_PATH) is None:
-        pytest.fail("dockerd is missing: install the Debian package docker.io")
-    tarball = _minbase_tarball()
-    existed = {path for path in _DOCKERD_LEFTOVERS if os.path.exists(path)}
-    cgroups_before = _docker_cgroups()
-    # Short: the socket path must fit in a sockaddr_un.
-    root = tempfile.mkdtemp(prefix="ts-dockerd-", dir="/tmp")
-    host = f"unix://{root}/docker.sock"
-    docker = ["docker", "--host", host]
-    env = {"PATH": DEBIAN_PATH}
-    log = daemon = None
-    try:
-        with open(f"{root}/daemon.json", "w") as handle:
-            json.dump({"deprecated-key-path": f"{root}/key.json"}, handle)  # not /etc/docker/key.json
-        log = open(f"{root}/dockerd.log", "w")
-        daemon = subprocess.Popen(
-            ["dockerd", "--config-file", f"{root}/daemon.json", "--data-root", f"{root}/data",
-             "--exec-root", f"{root}/exec", "--pidfile", f"{root}/dockerd.pid", "--host", host,
-             "--iptables=false", "--ip-masq=false", "--bridge=none"],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while subprocess.run(docker + ["version"], capture_output=True, env=env).returncode != 0:
-            if daemon.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail("dockerd did not start:\n" + open(f"{root}/dockerd.log").read()[-3000:])
-            time.sleep(0.3)
-        image = f"ts-oom-test:{secrets.token_hex(4)}"
-        with open(tarball, "rb") as handle:
-            subprocess.run(docker + ["import", "-", image], stdin=handle, check=True,
-                           capture_output=True, env=env, timeout=300)
-        yield docker, host, image
-    finally:
-        try:
-            if daemon is not None and daemon.poll() is None:
-                containers = subprocess.run(docker + ["ps", "-aq"], capture_output=True, text=True,
-                                            env=env, timeout=60).stdout.split()
-                if containers:
-                    subprocess.run(docker + ["rm", "-f", *containers], capture_output=True, env=env,
-                                   timeout=60)
-                subprocess.run(docker + ["image", "prune", "-af"], capture_output=True, env=env, timeout=60)
-        finally:
-            if daemon is not None:
-                daemon.terminate()
-                try:
-                    daemon.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(daemon.pid, signal.SIGKILL)
-                    daemon.wait(timeout=10)
-            if log is not None:
-                log.close()
-            with open("/proc/self/mounts") as handle:
-                mounts = [line.split()[1] for line in handle if line.split()[1].startswith(root + "/")]
-            for mount in sorted(mounts, reverse=True):
-                subprocess.run(["umount", "-l", mount], check=False)
-            shutil.rmtree(root)
-            for path in _DOCKERD_LEFTOVERS:
-                if path not in existed:
-                    _rmdir_unless_in_use(path)
-            for path in _docker_cgroups() - cgroups_before:
-                for child in glob.glob(f"{path}/*/"):  # containers' cgroups docker left behind
-                    _rmdir_unless_in_use(child)
-                _rmdir_unless_in_use(path)
 
 
 def test_container_kill_is_attributed_to_its_name(ts_oom, dockerd):

@@ -19,6 +19,9 @@ SCHEDULE = {
     "ts-snapshot.timer": ("*-*-* *:00:00", True),
     "ts-storage.timer": ("*-*-* 00/6:00:00", True),  # BTRFS health every 6 h
     "ts-storage-scrub.timer": ("*-*-01 00:00:00", True),  # scrub monthly
+    "ts-backup.timer": ("*-*-* 06:00:00", True),  # restic backup daily 06:00
+    "ts-backup-verify.timer": ("*-*-01 08:00:00", True),  # restore verification on the 1st
+    "ts-backup-prune.timer": ("Sun *-*-* 09:00:00", True),  # prune on its own schedule
 }
 FAILURE_TEMPLATE = "ts-unit-failed@.service"
 CHECKS = ["ts-smart", "ts-gpu-temp", "ts-oom", "ts-storage"]

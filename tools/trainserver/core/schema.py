@@ -157,6 +157,43 @@ TABLES = {
                              "healthchecks.io ping URL (empty: no pings). Masked in output: "
                              "anyone with it can ping.", pattern="^(https?://.*)?$",
                              **{"x-secret": True}),
+        subvolumes=_key("array", ["homes/*", "docker-volumes", "tensorboard/*"],
+                        "Subvolumes backed up, as glob patterns relative to [paths] storage "
+                        "(subvolumes nested in a match are backed up too). Each is snapshotted "
+                        "read-only first, and restic reads the snapshot under the original "
+                        "path.", items={"type": "string", "minLength": 1}),
+        host=_key("string", "trainserver", "The fixed host name restic records; forget groups "
+                  "by it and the tag, so renaming the machine does not start a new history.",
+                  minLength=1),
+        tag=_key("string", "trainserver", "The tag on every backup this tool makes.",
+                 minLength=1),
+        snapshot_dir=_key("string", "backup-snapshots",
+                          "Directory below [paths] storage for the read-only snapshots a backup "
+                          "reads; the last backed-up set is kept for verification.",
+                          minLength=1),
+        rclone_config=_path("/etc/trainserver/rclone.conf",
+                            "rclone's config file, defining the repository's remote (root, "
+                            "0600: it holds the Drive token)."),
+        cache_dir=_path("/var/cache/trainserver/restic", "restic's local cache."),
+        containers=_key("array", [],
+                        "Docker containers paused (docker pause) while the snapshots are "
+                        "taken, so what they write is consistent on disk; unpaused right after, "
+                        "whatever fails.", items={"type": "string", "minLength": 1}),
+        pause_timeout=_duration("30s", "How long pausing or unpausing one container may take; "
+                                "a container not paused in time fails the backup."),
+        prune_max_unused=_key("string", "5%",
+                              "restic prune --max-unused: how much unused space the weekly "
+                              "prune may leave in the repository (repacking less of it "
+                              "saves Drive traffic).", pattern="^([0-9]+(\\.[0-9]+)?%|unlimited|"
+                              "[0-9]+(\\.[0-9]+)?[KMGT]?)$"),
+        verify_subsets=_count(12, "The monthly verify reads this fraction of the packs (1/N, "
+                              "the next one each time): every pack is read over N runs.",
+                              minimum=1),
+        verify_sample_bytes=_size("1GiB", "How much of the last backup the monthly verify "
+                                  "restores and compares with its BTRFS snapshot."),
+        verify_sample_dirs=_count(20, "The sample is at most this many random directories "
+                                  "(restic slows down with many include patterns).",
+                                  minimum=1),
     ),
     "smart": _table(
         "Disk health from smartctl (ts-smart).",

@@ -1,0 +1,522 @@
+"""ts-backup with the real restic and rclone: a repository behind an rclone remote of type
+local (so restic's rclone backend really runs), on a real BTRFS with the storage's subvolumes.
+Needs root (loop device, mounts, a private mount namespace), restic, rclone, btrfs-progs."""
+
+import glob
+import hashlib
+import http.server
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+from docker_engine import DEBIAN_PATH
+
+pytestmark = pytest.mark.root
+SUBVOLUMES = ["homes/alice", "homes/alice/proj", "homes/bob", "docker-volumes",
+              "tensorboard/alice"]
+
+
+def sh(*argv, **kwargs):
+    return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs)
+
+
+def tree(root):
+    """{relative path: sha256} of every file under root."""
+    found = {}
+    for directory, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(directory, name)
+            with open(path, "rb") as handle:
+                found[os.path.relpath(path, root)] = hashlib.sha256(handle.read()).hexdigest()
+    return found
+
+
+def live(storage):
+    """The tree of the backed-up data: the storage without the backup's own snapshot sets."""
+    return {path: digest for path, digest in tree(storage).items()
+            if not path.startswith("backup-snapshots/")}
+
+
+class Pings(http.server.BaseHTTPRequestHandler):
+    seen = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        Pings.seen.append((self.path.split("?")[0], body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def pings():
+    Pings.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Pings)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/ping/0c1d"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def server(tmp_path, btrfs_mount, pings):
+    """A storage BTRFS with the backup set's subvolumes, a password file, an rclone config
+    whose remote "gdrive" is a local directory, and a config naming all of it."""
+    storage = btrfs_mount("1G")
+    for directory in ("homes", "tensorboard"):
+        os.mkdir(os.path.join(storage, directory))
+    for rel in SUBVOLUMES:
+        sh("btrfs", "-q", "subvolume", "create", os.path.join(storage, rel))
+        with open(os.path.join(storage, rel, "data.txt"), "w") as handle:
+            handle.write(f"{rel}: first version\n")
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir(mode=0o700)
+    password = secrets_dir / "restic-password"
+    password.write_text("correct horse battery staple\n")
+    password.chmod(0o600)
+    rclone_conf = tmp_path / "rclone.conf"
+    # "offline": an sftp server on a port where nothing listens, as when the network is down.
+    secret = sh("rclone", "obscure", "not-a-password").stdout.strip()
+    rclone_conf.write_text("[gdrive]\ntype = local\n\n[offline]\ntype = sftp\nhost = 127.0.0.1\n"
+                           f"port = 1\nuser = backup\npass = {secret}\n")
+    rclone_conf.chmod(0o600)
+    state = tmp_path / "state"
+    config = tmp_path / "trainserver.toml"
+
+    def configure(**backup):
+        table = {"repository": f"rclone:gdrive:{tmp_path}/repo", "password_file": str(password),
+                 "rclone_config": str(rclone_conf), "cache_dir": str(tmp_path / "cache"),
+                 "healthcheck_url": pings, **backup}
+        config.write_text(
+            f'[paths]\nstorage = "{storage}"\nstate_dir = "{state}"\nlock_dir = "{state}"\n'
+            f'metrics_dir = "{state}/metrics"\nsecrets_dir = "{secrets_dir}"\n[backup]\n' +
+            "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items()))
+
+    configure()
+    yield {"storage": storage, "config": str(config), "repo": str(tmp_path / "repo"),
+           "password": str(password), "state": state, "tmp": tmp_path, "configure": configure,
+           "image": tmp_path / "btrfs-0.img"}
+    # The snapshot sets are subvolumes inside the mount: the mount's teardown takes them.
+
+
+def backup(run_tool, server, *args):
+    return run_tool("ts-backup", *args, env={"TRAINSERVER_CONFIG": server["config"]})
+
+
+def findings(result):
+    return {(f["check"], f["subject"]): f for f in map(json.loads, result.stdout.splitlines())}
+
+
+def restic(server, *args):
+    return subprocess.run(["restic", "--repo", server["repo"], "--password-file",
+                           server["password"], "--no-cache", *args], check=True,
+                          capture_output=True, text=True)
+
+
+def test_round_trip_through_the_rclone_backend(run_tool, server):
+    created = backup(run_tool, server, "init")
+    assert created.returncode == 0 and "created the repository" in created.stdout, created.stderr
+    again = backup(run_tool, server, "init")
+    assert again.returncode == 0 and "exists already" in again.stdout
+
+    first = backup(run_tool, server, "run", "--json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    found = findings(first)
+    repository = f"rclone:gdrive:{server['repo']}"
+    assert found[("backup", repository)]["severity"] == "ok"
+    assert "5 new" in found[("backup", repository)]["summary"]  # a data.txt per subvolume
+    assert found[("forget", repository)]["severity"] == "ok"
+    storage = server["storage"]
+    [first_snapshot] = json.loads(backup(run_tool, server, "snapshots", "--json").stdout)
+    old = server["tmp"] / "restored-first"
+    restic(server, "restore", first_snapshot["id"], "--target", str(old))
+    assert tree(str(old) + storage) == live(storage)
+
+    with open(os.path.join(storage, "homes/alice/data.txt"), "a") as handle:
+        handle.write("second version\n")
+    with open(os.path.join(storage, "homes/bob/new.txt"), "w") as handle:
+        handle.write("new\n")
+    os.unlink(os.path.join(storage, "tensorboard/alice/data.txt"))
+    second = backup(run_tool, server, "run", "--json")
+    assert second.returncode == 0, second.stdout + second.stderr
+    found = findings(second)
+    assert "1 new, 1 changed, 3 unmodified" in found[("backup", repository)]["summary"]
+    # Both runs fall on one day: keep_daily keeps that day's last, the first is forgotten.
+    assert "forgot 1" in found[("forget", repository)]["summary"]
+
+    [snapshot] = json.loads(backup(run_tool, server, "snapshots", "--json").stdout)
+    # restic saw the original paths, never the snapshot set's: the parent was found (so
+    # change detection worked) and forget grouped both runs together.
+    assert snapshot["parent"] == first_snapshot["id"]
+    assert sorted(snapshot["paths"]) == sorted(os.path.join(storage, rel) for rel in SUBVOLUMES)
+    assert snapshot["tags"] == ["trainserver"] and snapshot["hostname"] == "trainserver"
+    target = server["tmp"] / "restored"
+    restic(server, "restore", snapshot["id"], "--target", str(target))
+    assert tree(str(target) + storage) == live(storage)
+    assert not os.path.exists(str(target) + storage + "/tensorboard/alice/data.txt")
+
+    # Only the last backed-up snapshot set stays, as the reference for verification.
+    sets = os.listdir(os.path.join(storage, "backup-snapshots"))
+    assert len(sets) == 1 and not sets[0].endswith(".pending"), sets
+    status = backup(run_tool, server, "status", "--json")
+    assert status.returncode == 0
+    record = json.loads(status.stdout)
+    assert record["last_success"]["snapshot_id"] == snapshot["short_id"]
+    metrics = (server["state"] / "metrics" / "trainserver_backup.prom").read_text()
+    assert "trainserver_backup_last_run_ok 1" in metrics
+    assert "trainserver_backup_last_success_timestamp_seconds" in metrics
+    paths = [path for path, _ in Pings.seen]
+    assert paths == ["/ping/0c1d/start", "/ping/0c1d", "/ping/0c1d/start", "/ping/0c1d"], paths
+    assert "backup done" in Pings.seen[-1][1]
+
+
+def test_a_file_written_during_the_run_is_backed_up_as_it_was_at_snapshot_time(run_tool,
+                                                                                  server):
+    assert backup(run_tool, server, "init").returncode == 0
+    log = os.path.join(server["storage"], "tensorboard/alice/events.log")
+    stop = threading.Event()
+
+    def write():
+        with open(log, "a") as handle:
+            count = 0
+            while not stop.is_set():
+                handle.write(f"step {count} " + "x" * 200 + "\n")
+                handle.flush()
+                count += 1
+                time.sleep(0.001)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        time.sleep(0.3)
+        result = backup(run_tool, server, "run", "--json")
+    finally:
+        stop.set()
+        writer.join()
+    assert result.returncode == 0, result.stdout + result.stderr
+    sets = os.path.join(server["storage"], "backup-snapshots")
+    kept = os.path.join(sets, os.listdir(sets)[0], "tensorboard%2Falice", "events.log")
+    target = server["tmp"] / "restored"
+    restic(server, "restore", "latest", "--target", str(target), "--include", log)
+    restored = open(str(target) + log, "rb").read()
+    assert restored == open(kept, "rb").read()  # the snapshot's state, byte for byte
+    assert len(open(log, "rb").read()) > len(restored)  # while the live file went on growing
+
+
+def test_an_unreadable_file_fails_the_backup_and_is_named(run_tool, server):
+    assert backup(run_tool, server, "init").returncode == 0
+    payload = os.urandom(64 * 1024)
+    victim = os.path.join(server["storage"], "homes/bob/weights.bin")
+    with open(victim, "wb") as handle:
+        handle.write(payload)
+    sh("sync")
+    # Corrupt the file's only copy on the disk image: BTRFS then answers reads with EIO, as
+    # a failing disk would make it do.
+    with open(server["image"], "r+b") as handle:
+        data = handle.read()
+        offset = data.find(payload[:4096])
+        assert offset >= 0
+        handle.seek(offset)
+        handle.write(b"\0" * 4096)
+        handle.flush()
+        os.fsync(handle.fileno())
+    with open("/proc/sys/vm/drop_caches", "w") as handle:
+        handle.write("3\n")
+    result = backup(run_tool, server, "run", "--json")
+    assert result.returncode == 2, result.stdout + result.stderr
+    finding = findings(result)[("backup", f"rclone:gdrive:{server['repo']}")]
+    assert finding["severity"] == "critical"
+    assert "homes/bob/weights.bin" in finding["summary"] and "incomplete" in finding["summary"]
+    status = json.loads(backup(run_tool, server, "status", "--json").stdout)
+    assert status["last_run"]["ok"] is False and status["last_success"] is None
+    assert Pings.seen[-1][0] == "/ping/0c1d/2"
+    assert "weights.bin" in Pings.seen[-1][1]
+    # The failed run's snapshot set is gone; no set is kept from a failed backup.
+    assert os.listdir(os.path.join(server["storage"], "backup-snapshots")) == []
+
+
+def test_a_missing_repository_fails_loudly_and_deletes_nothing(run_tool, server):
+    server["configure"](repository=f"rclone:gdrive:{server['tmp']}/no-such-repo")
+    before = tree(server["storage"])
+    result = backup(run_tool, server, "run", "--json")
+    assert result.returncode == 2
+    finding = findings(result)[("backup", f"rclone:gdrive:{server['tmp']}/no-such-repo")]
+    assert finding["severity"] == "critical" and "backup failed" in finding["summary"], finding
+    assert tree(server["storage"]) == before
+    assert os.listdir(os.path.join(server["storage"], "backup-snapshots")) == []
+    assert backup(run_tool, server, "status").returncode == 2
+
+
+def test_an_unreachable_repository_fails_loudly_and_deletes_nothing(run_tool, server):
+    assert backup(run_tool, server, "init").returncode == 0
+    assert backup(run_tool, server, "run", "--json").returncode == 0
+    sets = os.path.join(server["storage"], "backup-snapshots")
+    kept = os.listdir(sets)
+    before = tree(server["storage"])
+    server["configure"](repository="rclone:offline:/repo")
+    result = backup(run_tool, server, "run", "--json")
+    assert result.returncode == 2
+    finding = findings(result)[("backup", "rclone:offline:/repo")]
+    assert finding["severity"] == "critical", finding
+    assert "connection refused" in finding["summary"], finding["summary"]
+    assert tree(server["storage"]) == before and os.listdir(sets) == kept
+    status = json.loads(backup(run_tool, server, "status", "--json").stdout)
+    assert status["last_run"]["ok"] is False and status["last_success"]["ok"] is True
+
+
+def test_dry_run_prints_the_commands_and_changes_nothing(run_tool, server):
+    assert backup(run_tool, server, "init").returncode == 0
+    result = backup(run_tool, server, "run", "--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    for command in ("backup --json --host trainserver --tag trainserver --limit-upload 12207",
+                    " unlock", " forget --json --host trainserver --tag trainserver --group-by "
+                    "host,tags --keep-daily 7 --keep-weekly 52"):
+        assert f"dry run, not running: restic --repo rclone:gdrive:" in result.stderr
+        assert command in result.stderr, result.stderr
+    assert "0c1d" not in result.stderr  # the healthcheck URL is a secret, and not pinged
+    assert Pings.seen == []
+    assert json.loads(backup(run_tool, server, "snapshots", "--json").stdout) == []
+    assert not os.path.exists(os.path.join(server["storage"], "backup-snapshots"))
+    assert not os.path.exists(server["state"] / "backup.json")
+
+
+def test_a_missing_or_readable_password_file_is_refused(run_tool, server):
+    os.chmod(server["password"], 0o644)
+    result = backup(run_tool, server, "run", "--json")
+    assert result.returncode == 3 and "restic-password" in result.stderr, result.stderr
+    os.unlink(server["password"])
+    result = backup(run_tool, server, "init")
+    assert result.returncode == 3 and "restic-password" in result.stderr
+    assert not os.path.exists(server["repo"])
+
+
+# -- containers paused through the docker CLI, under a dockerd of the test's own --------------
+
+def container(dockerd):
+    docker, host, image = dockerd
+    name = f"ts-backup-db-{os.urandom(3).hex()}"
+    sh(*docker, "run", "--detach", "--name", name, "--network", "none", image, "sleep",
+       "infinity", env={"PATH": DEBIAN_PATH})
+    return name
+
+
+def container_state(dockerd, name):
+    return sh(*dockerd[0], "inspect", "--format", "{{.State.Status}}", name,
+              env={"PATH": DEBIAN_PATH}).stdout.strip()
+
+
+def backup_with_docker(run_tool, server, dockerd, *args):
+    return run_tool("ts-backup", *args, env={"TRAINSERVER_CONFIG": server["config"],
+                                             "DOCKER_HOST": dockerd[1], "PATH": DEBIAN_PATH})
+
+
+def test_containers_are_paused_only_while_the_snapshots_are_taken(run_tool, server, dockerd):
+    import btrfsutil
+
+    name = container(dockerd)
+    server["configure"](containers=[name])
+    assert backup(run_tool, server, "init").returncode == 0
+    since = int(time.time()) - 1
+    result = backup_with_docker(run_tool, server, dockerd, "run", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    until = int(time.time()) + 1
+    events = [json.loads(line) for line in sh(
+        *dockerd[0], "events", "--since", str(since), "--until", str(until), "--filter",
+        f"container={name}", "--format", "{{json .}}", env={"PATH": DEBIAN_PATH}
+    ).stdout.splitlines()]
+    times = {event["status"]: event["timeNano"] / 1e9 for event in events
+             if event["status"] in ("pause", "unpause")}
+    assert set(times) == {"pause", "unpause"}, events
+    sets = os.path.join(server["storage"], "backup-snapshots")
+    snapshot = os.path.join(sets, os.listdir(sets)[0], "docker-volumes")
+    taken = btrfsutil.subvolume_info(snapshot).otime
+    # Paused before the snapshot, unpaused right after it and before restic started reading
+    # (BTRFS reports the snapshot's creation time to the second here).
+    assert int(times["pause"]) <= taken <= times["unpause"], (times, taken)
+    [made] = json.loads(backup(run_tool, server, "snapshots", "--json").stdout)
+    # restic's snapshot time is when it started reading: after the unpause.
+    assert made["time"] >= time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(times["unpause"]))
+    assert times["unpause"] - times["pause"] < 5
+    finding = findings(result)[("pause", "containers")]
+    assert finding["severity"] == "ok" and finding["value"] < 5
+    assert container_state(dockerd, name) == "running"
+
+
+def test_a_container_is_unpaused_even_when_the_snapshot_step_fails(run_tool, server, dockerd):
+    name = container(dockerd)
+    server["configure"](containers=[name])
+    # A file where the snapshot sets' directory belongs: the snapshot step fails.
+    with open(os.path.join(server["storage"], "backup-snapshots"), "w") as handle:
+        handle.write("in the way\n")
+    result = backup_with_docker(run_tool, server, dockerd, "run", "--json")
+    assert result.returncode == 2, result.stdout + result.stderr
+    finding = findings(result)[("backup", f"rclone:gdrive:{server['repo']}")]
+    assert "the snapshots could not be taken" in finding["summary"], finding
+    assert container_state(dockerd, name) == "running"
+
+
+def test_an_engine_that_does_not_pause_in_time_fails_the_run_loudly(run_tool, server, dockerd):
+    name = container(dockerd)
+    server["configure"](containers=[name], pause_timeout="2s")
+    assert backup(run_tool, server, "init").returncode == 0
+    root = dockerd[1][len("unix://"):].rsplit("/", 1)[0]
+    pid = int(open(f"{root}/dockerd.pid").read())
+    os.kill(pid, signal.SIGSTOP)  # the engine takes the request and never answers
+    try:
+        started = time.monotonic()
+        result = backup_with_docker(run_tool, server, dockerd, "run", "--json")
+        took = time.monotonic() - started
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert result.returncode == 2, result.stdout + result.stderr
+    found = findings(result)
+    backup_finding = found[("backup", f"rclone:gdrive:{server['repo']}")]
+    assert f"container {name} was not paused within 2 s" in backup_finding["summary"]
+    assert found[("pause", "containers")]["severity"] == "critical"  # unpause unanswered too
+    assert took < 30
+    assert json.loads(backup(run_tool, server, "snapshots", "--json").stdout) == []
+    assert not os.path.exists(os.path.join(server["storage"], "backup-snapshots")) or \
+        os.listdir(os.path.join(server["storage"], "backup-snapshots")) == []
+
+
+# -- verify, restore, prune, a killed backup ---------------------------------------------------
+
+def add_files(storage):
+    for rel in ("homes/alice/project", "homes/alice/project/runs", "homes/bob/data",
+                "tensorboard/alice/run1"):
+        os.makedirs(os.path.join(storage, rel), exist_ok=True)
+        for index in range(5):
+            with open(os.path.join(storage, rel, f"f{index}.bin"), "wb") as handle:
+                handle.write(os.urandom(20000 + index))
+
+
+def test_verify_checks_packs_in_turn_and_compares_a_restored_sample(run_tool, server):
+    add_files(server["storage"])
+    assert backup(run_tool, server, "init").returncode == 0
+    assert backup(run_tool, server, "run", "--json").returncode == 0
+    first = backup(run_tool, server, "verify", "--json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    found = findings(first)
+    repository = f"rclone:gdrive:{server['repo']}"
+    assert "subset 1/12" in found[("check", repository)]["summary"]
+    sampled = found[("restore-sample", repository)]
+    assert sampled["severity"] == "ok" and sampled["value"] > 0, sampled
+    second = findings(backup(run_tool, server, "verify", "--json"))
+    assert "subset 2/12" in second[("check", repository)]["summary"]
+
+    # The snapshot the backup read, changed afterwards: the restored files no longer match.
+    sets = os.path.join(server["storage"], "backup-snapshots")
+    kept = os.path.join(sets, os.listdir(sets)[0])
+    server["configure"](verify_sample_bytes="1GiB", verify_sample_dirs=100)
+    for name in os.listdir(kept):
+        sh("btrfs", "property", "set", os.path.join(kept, name), "ro", "false")
+    for directory, _, names in os.walk(kept):
+        for name in names:
+            with open(os.path.join(directory, name), "ab") as handle:
+                handle.write(b"changed")
+    differ = backup(run_tool, server, "verify", "--json")
+    assert differ.returncode == 2
+    sampled = findings(differ)[("restore-sample", repository)]
+    assert sampled["severity"] == "critical" and "differ from the snapshot" in sampled["summary"]
+
+
+def test_a_corrupted_pack_makes_verify_critical(run_tool, server):
+    add_files(server["storage"])
+    server["configure"](verify_subsets=1)
+    assert backup(run_tool, server, "init").returncode == 0
+    assert backup(run_tool, server, "run", "--json").returncode == 0
+    packs = sorted((os.path.getsize(p), p) for p in
+                   glob.glob(os.path.join(server["repo"], "data", "*", "*")))
+    size, pack = packs[-1]
+    with open(pack, "r+b") as handle:
+        handle.seek(size // 2)
+        handle.write(b"\xff" * 64)
+    result = backup(run_tool, server, "verify", "--json")
+    assert result.returncode == 2, result.stdout + result.stderr
+    check = findings(result)[("check", f"rclone:gdrive:{server['repo']}")]
+    assert check["severity"] == "critical" and "subset 1/1 found errors" in check["summary"]
+
+
+def test_restore_never_overwrites_live_data_unless_asked(run_tool, server):
+    live = os.path.join(server["storage"], "homes/alice/data.txt")
+    assert backup(run_tool, server, "init").returncode == 0
+    assert backup(run_tool, server, "run", "--json").returncode == 0
+    with open(live, "w") as handle:
+        handle.write("edited after the backup\n")
+    result = backup(run_tool, server, "restore", live)
+    assert result.returncode == 0, result.stderr
+    [copy] = [p for p in os.listdir(os.path.dirname(live)) if p.startswith("data.txt.restored-")]
+    assert open(os.path.join(os.path.dirname(live), copy)).read() == \
+        "homes/alice: first version\n"
+    assert open(live).read() == "edited after the backup\n"
+    refused = backup(run_tool, server, "restore", live, "--to", live)
+    assert refused.returncode == 1 and "--overwrite" in refused.stderr
+    assert open(live).read() == "edited after the backup\n"
+    replaced = backup(run_tool, server, "restore", live, "--to", live, "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert open(live).read() == "homes/alice: first version\n"
+    [old] = [p for p in os.listdir(os.path.dirname(live)) if p.startswith("data.txt.replaced-")]
+    assert open(os.path.join(os.path.dirname(live), old)).read() == "edited after the backup\n"
+    assert not [p for p in os.listdir(os.path.dirname(live)) if p.startswith(".ts-backup-")]
+
+
+def restic_backup_pid(repo):
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    argv = handle.read().split(b"\0")
+            except OSError:
+                continue
+            if argv and argv[0].endswith(b"restic") and b"backup" in argv and \
+                    repo.encode() in b" ".join(argv):
+                return int(entry)
+    return None
+
+
+def test_a_killed_backup_leaves_a_stale_lock_the_next_run_handles(run_tool, start_tool,
+                                                                   server):
+    assert backup(run_tool, server, "init").returncode == 0
+    with open(os.path.join(server["storage"], "homes/bob/big.bin"), "wb") as handle:
+        handle.write(os.urandom(8 * 2**20))
+    server["configure"](bandwidth="256KiB/s")  # slow enough to be killed in the middle
+    running = start_tool("ts-backup", "run", "--json",
+                         env={"TRAINSERVER_CONFIG": server["config"]})
+    try:
+        deadline = time.monotonic() + 30
+        pid = None
+        while pid is None or not os.listdir(os.path.join(server["repo"], "locks")):
+            assert time.monotonic() < deadline, "restic backup did not start"
+            pid = restic_backup_pid(server["repo"])
+            time.sleep(0.2)
+        time.sleep(2)
+        os.kill(pid, signal.SIGKILL)
+        out, err = running.communicate(timeout=60)
+    finally:
+        if running.poll() is None:
+            running.kill()
+    assert running.returncode == 2, out + err
+    assert os.listdir(os.path.join(server["repo"], "locks")), "the killed run left no lock"
+    assert os.listdir(os.path.join(server["storage"], "backup-snapshots")) == []
+
+    server["configure"]()
+    result = backup(run_tool, server, "run", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = findings(result)
+    repository = f"rclone:gdrive:{server['repo']}"
+    # forget needs an exclusive lock: it ran, so the stale lock was removed first.
+    assert found[("forget", repository)]["severity"] == "ok"
+    assert os.listdir(os.path.join(server["repo"], "locks")) == []
+    assert "MiB added" in found[("backup", repository)]["summary"]  # what the re-upload cost
+    pruned = backup(run_tool, server, "prune", "--json")
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert findings(pruned)[("prune", repository)]["severity"] == "ok"

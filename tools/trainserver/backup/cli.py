@@ -1,0 +1,216 @@
+"""ts-backup: restic backups of the storage's snapshots to Google Drive through rclone."""
+
+import sys
+
+import click
+
+from trainserver.core import cli as core_cli
+from trainserver.core.checks import CHECK_EXIT_STATUS
+
+STATE_NAME = "backup"
+EXIT_STATUS = {
+    **CHECK_EXIT_STATUS,
+    1: "run: the worst finding is a warning (a configured subvolume not backed up); init and "
+       "snapshots: restic failed (the message says why)",
+    2: "run: the backup or the retention failed (critical; the finding says why)",
+}
+
+
+@core_cli.tool_group("backup", exit_status=EXIT_STATUS)
+def cli():
+    """Off-site backups of homes, docker-volumes and TensorBoard logs with restic, to the
+    repository in [backup] (an rclone remote on Google Drive).
+
+    ts-backup.timer runs `ts-backup run --json` daily at 06:00 through ts-alert: read-only
+    BTRFS snapshots of the [backup] subvolumes, `restic backup` reading them under their
+    original paths (a private mount namespace binds each snapshot there), then `restic forget`
+    with keep_daily and keep_weekly. A failed backup is a critical finding. With
+    [backup] healthcheck_url set, each run pings its start and its end (with restic's last
+    lines on failure). The repository password is read from [backup] password_file (root,
+    0600); restic's cache is [backup] cache_dir. ts-backup-prune.timer runs `prune` weekly
+    and ts-backup-verify.timer runs `verify` on the 1st of each month at 08:00.
+    """
+
+
+def _settings(tool):
+    from trainserver.backup.job import Settings
+
+    return Settings.from_config(tool.config)
+
+
+@cli.command()
+@core_cli.dry_run_option
+@click.pass_obj
+def init(tool, dry_run):
+    """Create the restic repository when it does not exist yet (nothing to do when it does).
+    The password comes from [backup] password_file: keep a copy of it off this machine,
+    since without it the backups cannot be read."""
+    from trainserver.backup import job
+
+    with tool.lock():
+        click.echo(job.init(_settings(tool)))
+    return core_cli.EXIT_OK
+
+
+@cli.command()
+@core_cli.json_option
+@core_cli.dry_run_option
+@click.pass_obj
+def run(tool, as_json, dry_run):
+    """Back up now: snapshots, restic backup under the original paths, restic forget.
+
+    Prints findings: `backup` (ok with what was saved, or critical with why: restic's error,
+    or the files it could not read), `forget`, and a warning for each configured subvolume
+    that does not exist or is not a subvolume. The last run is kept for `status` and written
+    as trainserver_backup metrics.
+    """
+    import time
+
+    from trainserver.backup import job, report
+    from trainserver.core.checks import report as print_findings
+    from trainserver.core.heartbeat import Heartbeat, log_tail
+
+    settings = _settings(tool)
+    # A config that cannot work (password file missing or readable by others, no rclone
+    # config) is refused before the start ping: the admin must fix it, and the missing end
+    # ping makes healthchecks.io alert too.
+    job.preflight(settings)
+    with tool.lock():
+        beat = Heartbeat(settings.healthcheck_url)
+        if not dry_run:
+            beat.start()
+        lines = []
+        result = job.run(settings, now=time.time(), lines=lines)
+        found = report.findings(result)
+        if not dry_run:
+            state = tool.state_file(STATE_NAME)
+            previous = state.load({})
+            record = report.status_record(result, previous if isinstance(previous, dict)
+                                          else {})
+            state.save(record)
+            tool.write_metrics("trainserver_backup", report.metrics(record))
+            text = log_tail(report.log_text(result, lines), 60)
+            if result.ok and (result.forget or {}).get("ok", True):
+                beat.success(text)
+            else:
+                beat.failure(2, text)
+    return print_findings(found, as_json)
+
+
+@cli.command()
+@core_cli.json_option
+@click.pass_obj
+def snapshots(tool, as_json):
+    """List the repository's snapshots made by this tool (its [backup] host and tag)."""
+    import json
+
+    from trainserver.backup import job
+
+    found = job.snapshots(_settings(tool))
+    if as_json:
+        json.dump(found, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return core_cli.EXIT_OK
+    for entry in found:
+        click.echo(f"{entry['short_id']}  {entry['time'][:19]}  {', '.join(entry['paths'])}")
+    click.echo(f"{len(found)} snapshots")
+    return core_cli.EXIT_OK
+
+
+@cli.command()
+@core_cli.json_option
+@click.pass_obj
+def status(tool, as_json):
+    """Show the last run and the last successful one, from the state file. Exit 0 when the
+    last run succeeded, 2 when it failed, 3 when no run is on record."""
+    import json
+    import time
+
+    record = tool.state_file(STATE_NAME).load({})
+    if as_json:
+        json.dump(record, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for label, key in (("last run", "last_run"), ("last success", "last_success")):
+            run_record = (record or {}).get(key)
+            if not run_record:
+                click.echo(f"{label}: none on record")
+                continue
+            when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(run_record["time"]))
+            click.echo(f"{label}: {when}: {run_record['summary']}")
+    last = (record or {}).get("last_run")
+    if not last:
+        return core_cli.EXIT_UNKNOWN
+    return core_cli.EXIT_OK if last["ok"] else core_cli.EXIT_CRITICAL
+
+
+@cli.command()
+@core_cli.json_option
+@click.pass_obj
+def verify(tool, as_json):
+    """Prove the backups can be read back (monthly, from ts-backup-verify.timer).
+
+    `restic check --read-data-subset n/T` reads the next T-th of the repository's packs
+    (T = [backup] verify_subsets, so every pack is read over T runs); then random directories
+    of the last backup (at most verify_sample_dirs, verify_sample_bytes in all) are restored
+    into a temporary directory and every file compared with the BTRFS snapshot that backup
+    read. Errors in the check, or any file that differs, are critical.
+    """
+    from trainserver.backup import verify as verifying
+    from trainserver.core.checks import report as print_findings
+
+    settings = _settings(tool)
+    with tool.lock():
+        record = tool.state_file(STATE_NAME).load({})
+        position_file = tool.state_file(STATE_NAME + "-verify")
+        position = position_file.load({}).get("next_subset", 1)
+        found, following = verifying.verify(
+            settings, record if isinstance(record, dict) else {}, position,
+            settings.verify_subsets, max_dirs=settings.verify_sample_dirs,
+            max_bytes=settings.verify_sample_bytes)
+        position_file.save({"next_subset": following})
+    return print_findings(found, as_json)
+
+
+@cli.command()
+@core_cli.json_option
+@core_cli.dry_run_option
+@click.pass_obj
+def prune(tool, as_json, dry_run):
+    """Remove the data no snapshot needs any more (weekly, from ts-backup-prune.timer):
+    `restic prune --max-unused` [backup] prune_max_unused, after removing stale locks."""
+    from trainserver.backup import job
+    from trainserver.core.checks import report as print_findings
+
+    with tool.lock():
+        found = [job.prune(_settings(tool))]
+    return print_findings(found, as_json)
+
+
+@cli.command()
+@click.argument("path")
+@click.option("--snapshot", default="latest", show_default=True, metavar="ID",
+              help="The restic snapshot to restore from (ts-backup snapshots lists them).")
+@click.option("--to", "target", metavar="PATH",
+              help="Where to put it (default: PATH.restored-<UTC time> beside the original).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing target; the old one is kept as "
+                   "TARGET.replaced-<UTC time>.")
+@core_cli.dry_run_option
+@click.pass_obj
+def restore(tool, path, snapshot, target, overwrite, dry_run):
+    """Restore PATH (a file or directory, as it was backed up, such as
+    /mnt/storage/homes/alice/project) from the repository. Live data is never overwritten
+    unless --overwrite is given."""
+    from trainserver.backup import restore as restoring
+
+    with tool.lock():
+        placed = restoring.restore(_settings(tool), path, snapshot=snapshot, target=target,
+                                   overwrite=overwrite)
+    click.echo(("dry run: would restore" if dry_run else "restored") +
+               f" {path} from snapshot {snapshot} to {placed}")
+    return core_cli.EXIT_OK
+
+
+def main():
+    core_cli.main(cli)

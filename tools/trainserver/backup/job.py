@@ -1,0 +1,266 @@
+"""The system side of ts-backup: restic runs, the snapshot set, the repository's snapshots.
+
+Every restic call goes through core.commands (argument lists, timeouts, secrets masked,
+--dry-run honoured) with the environment restic needs under systemd: rclone's config file and
+an explicit cache directory (a unit has no HOME).
+"""
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+from trainserver.backup import pause, report, restic, snapset
+from trainserver.core import commands, secrets
+from trainserver.core.errors import ActionError, CommandError
+
+BACKUP_TIMEOUT = 20 * 3600  # a first upload of terabytes at 100 Mbit/s takes days: resumable
+FORGET_TIMEOUT = 3600
+PRUNE_TIMEOUT = 12 * 3600
+QUICK_TIMEOUT = 600
+LOG_LINES = 40
+
+
+@dataclass
+class Settings:
+    storage: str
+    repository: str
+    password_file: str
+    bandwidth: float          # bytes per second
+    keep_daily: int
+    keep_weekly: int
+    healthcheck_url: str
+    patterns: list
+    host: str
+    tag: str
+    snapshot_dir: str
+    rclone_config: str
+    cache_dir: str
+    containers: list
+    pause_timeout: float      # seconds
+    prune_max_unused: str = "5%"
+    verify_subsets: int = 12
+    verify_sample_bytes: int = 2**30
+    verify_sample_dirs: int = 20
+
+    @classmethod
+    def from_config(cls, config):
+        table = config["backup"]
+        return cls(storage=config["paths"]["storage"], repository=table["repository"],
+                   password_file=table["password_file"], bandwidth=table["bandwidth"],
+                   keep_daily=table["keep_daily"], keep_weekly=table["keep_weekly"],
+                   healthcheck_url=table["healthcheck_url"], patterns=list(table["subvolumes"]),
+                   host=table["host"], tag=table["tag"], snapshot_dir=table["snapshot_dir"],
+                   rclone_config=table["rclone_config"], cache_dir=table["cache_dir"],
+                   containers=list(table["containers"]),
+                   pause_timeout=float(table["pause_timeout"]),
+                   prune_max_unused=table["prune_max_unused"],
+                   verify_subsets=table["verify_subsets"],
+                   verify_sample_bytes=int(table["verify_sample_bytes"]),
+                   verify_sample_dirs=table["verify_sample_dirs"])
+
+
+def environment(settings):
+    # TMPDIR: restic check's temporary cache goes there, and a killed check leaves it behind.
+    return {"RCLONE_CONFIG": settings.rclone_config, "RESTIC_CACHE_DIR": settings.cache_dir,
+            "TMPDIR": settings.cache_dir}
+
+
+def preflight(settings):
+    """Refuse early, with the fix, what would make restic fail obscurely."""
+    secrets.check_file(settings.password_file)  # SecretError: missing, empty or too open
+    if settings.repository.startswith("rclone:") and not os.path.isfile(settings.rclone_config):
+        raise ActionError(f"{settings.rclone_config} does not exist: the repository "
+                          f"{settings.repository} is an rclone remote; create the remote with "
+                          f"`rclone config --config {settings.rclone_config}`")
+    os.makedirs(settings.cache_dir, mode=0o700, exist_ok=True)
+
+
+def version():
+    result = commands.run(["restic", "version"], changes=False, timeout=60)
+    return restic.parse_version(result.stdout)
+
+
+def base(settings, found_version):
+    return restic.base_argv(settings.repository, found_version, settings.password_file,
+                            settings.cache_dir)
+
+
+def restic_run(argv, settings, changes, timeout=QUICK_TIMEOUT):
+    return commands.run(argv, changes=changes, timeout=timeout, ok_codes=None,
+                        env=environment(settings))
+
+
+def repository_exists(settings, argv_base):
+    """True, False (restic says there is no repository there), or raises ActionError."""
+    result = restic_run(argv_base + ["cat", "config"], settings, changes=False)
+    if result.returncode == 0:
+        return True
+    cause = restic.error_line(result.stderr)
+    if "unable to open config file" in result.stderr or "does not exist" in result.stderr:
+        return False
+    raise ActionError(f"cannot read the repository {settings.repository} "
+                      f"(exit {result.returncode}): {cause}")
+
+
+def init(settings):
+    """Create the repository when it is missing; returns what happened, in words."""
+    preflight(settings)
+    argv_base = base(settings, version())
+    if repository_exists(settings, argv_base):
+        return f"the repository {settings.repository} exists already: nothing to do"
+    result = restic_run(argv_base + ["init"], settings, changes=True)
+    if result.dry_run:
+        return f"dry run: would create the repository {settings.repository}"
+    if result.returncode != 0:
+        raise ActionError(f"restic init failed (exit {result.returncode}): "
+                          f"{restic.error_line(result.stderr)}")
+    return f"created the repository {settings.repository}"
+
+
+def snapshots(settings):
+    preflight(settings)
+    argv = restic.snapshots_argv(base(settings, version()), host=settings.host, tag=settings.tag)
+    result = restic_run(argv, settings, changes=False)
+    if result.returncode != 0:
+        raise ActionError(f"restic snapshots failed (exit {result.returncode}): "
+                          f"{restic.error_line(result.stderr)}")
+    return restic.parse_snapshots(result.stdout)
+
+
+def _selection(settings):
+    from trainserver.snapshot import sources
+
+    return sources.select(settings.storage, settings.patterns, settings.snapshot_dir)
+
+
+def unlock(settings, argv_base):
+    """Remove stale locks only (dead process on this host, or older than 30 minutes), before
+    exclusive work. Never --remove-all: it also removes a live run's lock, and that run does
+    not notice (MEASURED.md)."""
+    restic_run(argv_base + ["unlock"], settings, changes=True)
+
+
+def _forget(settings, argv_base):
+    unlock(settings, argv_base)
+    argv = restic.forget_argv(argv_base, settings.host, settings.tag, settings.keep_daily,
+                              settings.keep_weekly)
+    result = restic_run(argv, settings, changes=True, timeout=FORGET_TIMEOUT)
+    if result.dry_run:
+        return {"ok": True, "removed": 0, "summary": "dry run: forget not run"}
+    if result.returncode != 0:
+        return {"ok": False, "removed": None,
+                "summary": f"restic forget failed (exit {result.returncode}): "
+                           f"{restic.error_line(result.stderr)}"}
+    groups = restic.parse_forget(result.stdout)
+    removed = sum(len(g["remove"]) for g in groups)
+    kept = sum(len(g["keep"]) for g in groups)
+    return {"ok": True, "removed": removed, "kept": kept,
+            "summary": f"kept {kept} snapshots, forgot {removed} (keep daily "
+                       f"{settings.keep_daily}, weekly {settings.keep_weekly})"}
+
+
+def prune(settings):
+    """restic prune on its own (weekly) schedule: the space of forgotten snapshots and of
+    killed backups' packs back. Returns a finding."""
+    from trainserver.core.findings import Finding, Severity
+
+    preflight(settings)
+    argv_base = base(settings, version())
+    unlock(settings, argv_base)
+    result = restic_run(argv_base + ["prune", "--max-unused", settings.prune_max_unused],
+                        settings, changes=True, timeout=PRUNE_TIMEOUT)
+    if result.dry_run:
+        return Finding(report.TOOL, "prune", settings.repository, Severity.OK,
+                       "dry run: prune not run")
+    if result.returncode != 0:
+        return Finding(report.TOOL, "prune", settings.repository, Severity.CRITICAL,
+                       f"restic prune failed (exit {result.returncode}): "
+                       f"{restic.error_line(result.stderr)}")
+    freed = [line.strip() for line in result.stdout.splitlines()
+             if line.strip().startswith(("total prune", "remaining:", "unused size after"))]
+    return Finding(report.TOOL, "prune", settings.repository, Severity.OK,
+                   "restic prune done" + (f": {'; '.join(freed)}" if freed else ""))
+
+
+def run(settings, now=None, lines=None):
+    """One backup: snapshots, restic from them under the original paths, forget, clean up.
+
+    Returns a report.RunResult; restic's failures are in it, not raised. `lines` collects
+    restic's last stderr lines for the heartbeat's log.
+    """
+    now = time.time() if now is None else now
+    lines = [] if lines is None else lines
+    result = report.RunResult(started=now, repository=settings.repository,
+                              storage=settings.storage)
+    try:
+        preflight(settings)
+        found_version = version()
+        argv_base = base(settings, found_version)
+    except (ActionError, CommandError, restic.ParseError) as exc:
+        result.problem = str(exc)
+        result.finished = time.time()
+        return result
+    selection = _selection(settings)
+    result.skipped = list(selection.skipped)
+    result.subvolumes = list(selection.subvolumes)
+    if not selection.subvolumes:
+        result.problem = (f"nothing to back up: no subvolume under {settings.storage} matches "
+                          f"{', '.join(settings.patterns)}")
+        result.finished = time.time()
+        return result
+    if commands.settings.dry_run:
+        originals = [os.path.join(settings.storage, rel) for rel in selection.subvolumes]
+        commands.run(restic.backup_argv(argv_base, originals, settings.host, settings.tag,
+                                        restic.limit_kib(settings.bandwidth)),
+                     changes=True)
+        result.backup = {"ok": True, "summary": "dry run: nothing backed up"}
+        result.forget = _forget(settings, argv_base)
+        result.finished = time.time()
+        return result
+    from trainserver.snapshot.btrfs import BtrfsError
+
+    window = time.monotonic()
+    try:
+        # Paused for the snapshots only (seconds); restic then reads the snapshots while the
+        # containers run on.
+        with pause.paused(settings.containers, settings.pause_timeout, result.pause):
+            pending, taken = snapset.take(settings.storage, settings.snapshot_dir,
+                                          selection.subvolumes, now)
+        result.snapshot_seconds = time.monotonic() - window
+    except pause.PauseError as exc:
+        result.problem = str(exc)
+    except (OSError, BtrfsError) as exc:
+        result.problem = f"the snapshots could not be taken: {exc}"
+    if result.problem:
+        result.finished = time.time()
+        return result
+    try:
+        argv = (["unshare", "--mount", "--propagation", "private", "--", sys.executable, "-m",
+                 "trainserver.backup.bindrun"] + [f"{snap}={orig}" for snap, orig in taken] +
+                ["--"] + restic.backup_argv(argv_base, [orig for _, orig in taken],
+                                            settings.host, settings.tag,
+                                            restic.limit_kib(settings.bandwidth)))
+        done = restic_run(argv, settings, changes=True, timeout=BACKUP_TIMEOUT)
+        lines.extend(done.stderr.splitlines()[-LOG_LINES:])
+        if done.returncode == 125 and "bindrun:" in done.stderr:
+            result.problem = restic.error_line(done.stderr)
+        else:
+            parsed = restic.parse_backup(done.stdout, done.stderr)
+            result.backup = restic.outcome(done.returncode, found_version, parsed, done.stderr)
+            result.summary = parsed.get("summary")
+    except CommandError as exc:
+        result.problem = str(exc)
+    try:
+        if result.ok:
+            result.kept_set = snapset.complete(pending)
+            snapset.prune(settings.storage, settings.snapshot_dir, keep=result.kept_set)
+        else:
+            snapset.remove(pending)
+    except (OSError, BtrfsError) as exc:
+        # The backup's verdict stands; a set left behind is removed by the next good run.
+        result.cleanup_problem = f"old snapshot sets not all deleted: {exc}"
+    if result.ok:
+        result.forget = _forget(settings, argv_base)
+    result.finished = time.time()
+    return result

@@ -1,0 +1,62 @@
+"""`ts-backup restore`: a file or directory back from the repository, never over live data
+unless asked.
+
+restic restores into a temporary directory beside the target (the same filesystem), and the
+result is renamed into place: by default next to the original as PATH.restored-<UTC time>.
+With --overwrite an existing target is first renamed to TARGET.replaced-<UTC time>, and put
+back if the restored copy cannot take its place.
+"""
+
+import os
+import shutil
+import tempfile
+import time
+
+from trainserver.backup import job, restic
+from trainserver.core.errors import ActionError
+
+
+def default_target(path, now):
+    return f"{path.rstrip('/')}.restored-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}"
+
+
+def restore(settings, path, snapshot="latest", target=None, overwrite=False, now=None):
+    """Restore PATH (as it was backed up, absolute) from SNAPSHOT; returns the target."""
+    now = time.time() if now is None else now
+    path = os.path.abspath(path)
+    target = os.path.abspath(target) if target else default_target(path, now)
+    if os.path.lexists(target) and not overwrite:
+        raise ActionError(f"{target} exists: restore never overwrites it unless --overwrite is "
+                          f"given (the old one is then kept as {target}.replaced-...)")
+    parent = os.path.dirname(target)
+    if not os.path.isdir(parent):
+        raise ActionError(f"{parent} does not exist: restore puts {target} there")
+    job.preflight(settings)
+    argv_base = job.base(settings, job.version())
+    scratch = tempfile.mkdtemp(prefix=".ts-backup-restore-", dir=parent)
+    try:
+        argv = argv_base + ["restore", snapshot, "--target", scratch, "--include", path]
+        if snapshot == "latest":
+            argv += ["--host", settings.host, "--tag", settings.tag]
+        result = job.restic_run(argv, settings, changes=True, timeout=job.BACKUP_TIMEOUT)
+        if result.dry_run:
+            return target
+        if result.returncode != 0:
+            raise ActionError(f"restic restore failed (exit {result.returncode}): "
+                              f"{restic.error_line(result.stderr)}")
+        restored = scratch + path
+        if not os.path.lexists(restored):
+            raise ActionError(f"{path} is not in snapshot {snapshot}")
+        replaced = None
+        if os.path.lexists(target):
+            replaced = f"{target}.replaced-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}"
+            os.rename(target, replaced)
+        try:
+            os.rename(restored, target)
+        except OSError:
+            if replaced:
+                os.rename(replaced, target)
+            raise
+        return target
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
