@@ -75,6 +75,7 @@ bench:
 	$(PYTHON) bench/startup
 	$(PYTHON) bench/snapshot
 	$(PYTHON) bench/storage
+	$(PYTHON) bench/backup
 
 clean:
 	rm -rf $(DIST) .pytest_cache
