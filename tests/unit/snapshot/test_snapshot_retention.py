@@ -86,6 +86,17 @@ def test_the_repeated_hour_when_clocks_go_back_counts_as_two_hours():
                                         utc(2026, 10, 25, 1, 0), now}
 
 
+def test_a_half_hour_shift_back_makes_two_hours_of_one_local_hour():
+    # Australia/Lord_Howe, 2026-04-05: 02:00 (+11) becomes 01:30 (+10:30). UTC 14:00 is 01:00
+    # before the change, UTC 15:00 is 01:30 after it: two local hours, found by hypothesis.
+    policy = Policy(hourly=1, daily=0, weekly=0, timezone=ZoneInfo("Australia/Lord_Howe"),
+                    min_age=NO_MIN_AGE)
+    times = [utc(2026, 4, 4, 14, 0), utc(2026, 4, 4, 15, 0)]
+    assert kept(times, policy, times[-1]) == {times[-1]}
+    assert retention.hour_key(times[0], policy.timezone) != \
+        retention.hour_key(times[1], policy.timezone)
+
+
 def test_a_daily_at_inside_the_skipped_hour_takes_the_first_snapshot_after_it():
     # Europe/Berlin, 2026-03-29: 02:00 CET jumps to 03:00 CEST; 02:30 never happens.
     policy = Policy(hourly=0, daily=1, daily_at=dt.time(2, 30), weekly=0, timezone=BERLIN,

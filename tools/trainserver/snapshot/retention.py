@@ -36,9 +36,15 @@ class Decision:
 
 def hour_key(moment, zone):
     """The start of the local clock hour holding `moment`, as a UTC instant (so the two 01:00
-    hours of a night when clocks go back stay apart)."""
+    hours of a night when clocks go back stay apart).
+
+    Found by going back the local minutes from the moment itself, not by rounding the local
+    time and converting it back: where clocks go back by 30 minutes (Lord Howe), 01:30 after
+    the change rounds to an 01:00 that happened only before it, which would merge two hours.
+    """
     local = moment.astimezone(zone)
-    return local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+    return (moment - dt.timedelta(minutes=local.minute, seconds=local.second,
+                                  microseconds=local.microsecond)).astimezone(UTC)
 
 
 def day_key(moment, zone, start):
