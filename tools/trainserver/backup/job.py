@@ -187,14 +187,13 @@ def run(settings, now=None, lines=None):
     """One backup: snapshots, restic from them under the original paths, forget, clean up.
 
     Returns a report.RunResult; restic's failures are in it, not raised. `lines` collects
-    restic's last stderr lines for the heartbeat's log.
+    restic's last stderr lines for the heartbeat's log. The caller has run preflight().
     """
     now = time.time() if now is None else now
     lines = [] if lines is None else lines
     result = report.RunResult(started=now, repository=settings.repository,
                               storage=settings.storage)
     try:
-        preflight(settings)
         found_version = version()
         argv_base = base(settings, found_version)
     except (ActionError, CommandError, restic.ParseError) as exc:
