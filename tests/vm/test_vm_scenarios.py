@@ -80,5 +80,7 @@ def test_the_demo_runs_to_its_end(deb, guest, tmp_path):
                      "ts-storage check: exit 0 (ok)",
                      "snapshots: 5 made by ts-snapshot.service",
                      "ts-storage apply: exit 0 (layout built)",
-                     "restore: homes/alice/train.py back from its snapshot"):
+                     "restore: homes/alice/train.py back from its snapshot",
+                     "backup: ts-backup.service succeeded",
+                     "backup restore: homes/alice/train.py back beside the live file"):
         assert any(expected in line for line in lines), f"the demo did not show: {expected}"

@@ -3,7 +3,7 @@
 (one NVMe disk, four rotational IDE disks, systemd as PID 1). Run by tests/vm/guest/runner.py
 after it installed the .deb; every line printed here is shown on the host as it happens.
 
-It grows as tools land: backups join when ts-backup does. Exits non-zero when a step that must work fails.
+It grows as tools land. Exits non-zero when a step that must work fails.
 """
 
 import glob
@@ -16,6 +16,8 @@ import time
 STARTED = time.monotonic()
 CONFIG = "/etc/trainserver/trainserver.toml"
 STORAGE = "/mnt/storage"
+RCLONE_CONFIG = "/etc/trainserver/rclone.conf"
+DRIVE = "/srv/drive-standin/trainserver-backup"
 summary = []
 
 
@@ -140,6 +142,34 @@ def main():
     show("ts-snapshot", "restore", os.path.join(STORAGE, "homes/alice/train.py"))
     show("cat", os.path.join(STORAGE, "homes/alice/train.py"))
     summary.append("restore: homes/alice/train.py back from its snapshot")
+
+    section("off-site backup: restic through rclone (a local directory stands in for Drive)")
+    with open(RCLONE_CONFIG, "w") as handle:
+        handle.write("[gdrive]\ntype = local\n")
+    os.chmod(RCLONE_CONFIG, 0o600)
+    with open("/etc/trainserver/secrets/restic-password", "w") as handle:
+        handle.write("demo password: keep a copy off the machine\n")
+    os.chmod("/etc/trainserver/secrets/restic-password", 0o600)
+    with open(CONFIG) as handle:
+        text = handle.read()
+    with open(CONFIG, "w") as handle:
+        handle.write(text.replace('\n#repository = "rclone:gdrive:trainserver-backup"\n',
+                                  f'\nrepository = "rclone:gdrive:{DRIVE}"\n'))
+    show("ts-config", "check")
+    show("ts-backup", "init")
+    print("ts-backup.service runs the daily backup through ts-alert (started by systemd now):")
+    show("systemctl", "start", "ts-backup.service")
+    show("journalctl", "-u", "ts-backup.service", "-o", "cat", "--no-pager")
+    show("ts-backup", "snapshots")
+    result = show("ts-backup", "status", ok=(0, 2, 3))
+    summary.append("backup: ts-backup.service " +
+                   ("succeeded" if result.returncode == 0 else f"FAILED (exit {result.returncode})"))
+    show("ts-backup", "verify", ok=(0, 1, 2))
+    with open(os.path.join(STORAGE, "homes/alice/train.py"), "w") as handle:
+        handle.write("print('overwritten by mistake')\n")
+    restored = show("ts-backup", "restore", os.path.join(STORAGE, "homes/alice/train.py"))
+    show("cat", restored.stdout.strip().rsplit(" to ", 1)[-1])
+    summary.append("backup restore: homes/alice/train.py back beside the live file")
 
     section("no ts-* unit failed")
     show("systemctl", "list-units", "--failed", "--no-pager", "--plain", "ts-*")
