@@ -35,7 +35,9 @@ def machine(tmp_path):
     """Five 512 MiB loop disks with /dev/disk/by-id links, a config naming four of them, an
     fstab with one existing line; all of it taken apart afterwards."""
     tag = f"ts-test-{uuids.uuid4().hex[:8]}"
-    devices, links, made_by_id = [], [], not os.path.isdir(BY_ID)
+    # The build machine has no udev: /dev/disk itself may be this test's to make and remove.
+    made = [path for path in ("/dev/disk", BY_ID) if not os.path.isdir(path)]
+    devices, links = [], []
     point = tmp_path / "storage"
     try:
         os.makedirs(BY_ID, exist_ok=True)
@@ -78,8 +80,8 @@ def machine(tmp_path):
             sh("losetup", "--detach", device, check=False)
         # The kernel remembers the members of every BTRFS it saw: forget the detached ones.
         sh("btrfs", "device", "scan", "--forget", check=False)
-        if made_by_id:
-            os.rmdir(BY_ID)
+        for path in reversed(made):
+            os.rmdir(path)
 
 
 def storage(run_tool, machine, *args):

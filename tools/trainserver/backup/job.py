@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from trainserver.backup import pause, report, restic, snapset
 from trainserver.core import commands, secrets
 from trainserver.core.errors import ActionError, CommandError
+from trainserver.snapshot.btrfs import BtrfsError
 
 BACKUP_TIMEOUT = 20 * 3600  # a first upload of terabytes at 100 Mbit/s takes days: resumable
 FORGET_TIMEOUT = 3600
@@ -217,8 +218,6 @@ def run(settings, now=None, lines=None):
         result.forget = _forget(settings, argv_base)
         result.finished = time.time()
         return result
-    from trainserver.snapshot.btrfs import BtrfsError
-
     window = time.monotonic()
     try:
         # Paused for the snapshots only (seconds); restic then reads the snapshots while the

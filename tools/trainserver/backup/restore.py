@@ -12,12 +12,12 @@ import shutil
 import tempfile
 import time
 
-from trainserver.backup import job, restic
+from trainserver.backup import job, restic, snapset
 from trainserver.core.errors import ActionError
 
 
 def default_target(path, now):
-    return f"{path.rstrip('/')}.restored-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}"
+    return f"{path.rstrip('/')}.restored-{snapset.stamp(now)}"
 
 
 def restore(settings, path, snapshot="latest", target=None, overwrite=False, now=None):
@@ -49,7 +49,10 @@ def restore(settings, path, snapshot="latest", target=None, overwrite=False, now
             raise ActionError(f"{path} is not in snapshot {snapshot}")
         replaced = None
         if os.path.lexists(target):
-            replaced = f"{target}.replaced-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}"
+            replaced = f"{target}.replaced-{snapset.stamp(now)}"
+            if os.path.lexists(replaced):
+                # A rename would silently replace a file there: what it holds is kept.
+                raise ActionError(f"{replaced} exists already: move it away first")
             os.rename(target, replaced)
         try:
             os.rename(restored, target)

@@ -7,18 +7,19 @@ path in a private mount namespace. The newest set that was backed up stays as th
 that `verify` compares restored files with; older ones are deleted.
 """
 
+import datetime as dt
 import os
-import time
 import urllib.parse
 
-from trainserver.snapshot import btrfs
+from trainserver.snapshot import btrfs, naming
 
 # A set being written or abandoned by a crash carries this suffix until the backup succeeded.
 PENDING = ".pending"
 
 
 def stamp(now):
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    """The UTC name of the UNIX time `now`, as ts-snapshot names its snapshots."""
+    return naming.name_for(dt.datetime.fromtimestamp(now, dt.timezone.utc))
 
 
 def entry_name(rel):

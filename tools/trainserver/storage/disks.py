@@ -55,7 +55,7 @@ def _mounts():
     return by_source, by_uuid
 
 
-def _signatures(path):
+def signatures_of(path):
     """(signatures, error): what blkid's low-level probe finds (TYPE, PTTYPE, LABEL, UUID)."""
     result = commands.run(["blkid", "-p", "-o", "export", path], changes=False, timeout=30,
                           ok_codes=None)
@@ -86,7 +86,7 @@ def _busy(path):
 
 def _node(device, by_source, by_uuid):
     path = device.device_node
-    signatures, error = _signatures(path)
+    signatures, error = signatures_of(path)
     mounts = by_source.get(path, []) + [target for target in by_uuid.get(
         signatures.get("UUID"), []) if target not in by_source.get(path, [])]
     return {

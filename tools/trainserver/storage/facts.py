@@ -20,11 +20,16 @@ def expected_uuid(fstab, mount_point):
         return None
 
 
-def gather(mount_point, fstab="/etc/fstab"):
-    facts = Facts(mount_point, expected_uuid=expected_uuid(fstab, mount_point))
+def mount_of(mount_point):
+    """What is mounted at `mount_point` (parse.mount), or None."""
     found = _run(["findmnt", "--json", "--output", "TARGET,SOURCE,UUID,FSTYPE,OPTIONS",
                   "--mountpoint", mount_point], ok_codes=(0, 1))
-    facts.mount = parse.mount(found.stdout)
+    return parse.mount(found.stdout)
+
+
+def gather(mount_point, fstab="/etc/fstab"):
+    facts = Facts(mount_point, expected_uuid=expected_uuid(fstab, mount_point))
+    facts.mount = mount_of(mount_point)
     if facts.mount is None or facts.mount["fstype"] != "btrfs":
         return facts
     parts = (

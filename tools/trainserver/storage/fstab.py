@@ -6,11 +6,13 @@ by rename; a dated copy of the old file stays beside it; the result is verified 
 and put back from the copy if that fails.
 """
 
+import datetime as dt
 import os
 import shutil
 import time
 
 from trainserver.core.errors import ActionError
+from trainserver.snapshot import naming
 from trainserver.storage import survey
 
 
@@ -51,7 +53,8 @@ def add_line(path, line, now=None):
                           f"{problem}")
     backup = None
     if os.path.exists(path):
-        backup = f"{path}.trainserver-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}"
+        when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+        backup = f"{path}.trainserver-{naming.name_for(when)}"
         shutil.copy2(path, backup)
     os.replace(temporary, path)
     _sync_directory(path)

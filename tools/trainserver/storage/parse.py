@@ -122,12 +122,19 @@ def mount(text):
             "options": (entry.get("options") or "").split(",")}
 
 
-def fstab_uuid(text, mount_point):
-    """The UUID of the fstab entry for `mount_point` (UUID=... only), or None."""
+def fstab_entries(text, mount_point):
+    """The (source, line) of every fstab entry that mounts something at `mount_point`."""
+    found = []
     for line in text.splitlines():
         fields = line.split("#", 1)[0].split()
         if len(fields) >= 2 and fields[1].rstrip("/") == mount_point.rstrip("/"):
-            if fields[0].startswith("UUID="):
-                return fields[0][5:]
-            return None
+            found.append((fields[0], line))
+    return found
+
+
+def fstab_uuid(text, mount_point):
+    """The UUID of the first fstab entry for `mount_point` (UUID=... only), or None."""
+    entries = fstab_entries(text, mount_point)
+    if entries and entries[0][0].startswith("UUID="):
+        return entries[0][0][5:]
     return None

@@ -16,7 +16,7 @@ What apply may touch is decided here, and only here:
 import os
 from dataclasses import dataclass, field
 
-from trainserver.storage import layout
+from trainserver.storage import layout, parse
 
 
 @dataclass
@@ -108,16 +108,6 @@ def partition_node(disk_path, number):
 
 def fstab_line(uuid, settings):
     return f"UUID={uuid} {settings.mount_point} btrfs {settings.mount_options} 0 0"
-
-
-def fstab_entries(text, mount_point):
-    """The (source, line) of every fstab entry that mounts something at MOUNT_POINT."""
-    found = []
-    for line in text.splitlines():
-        fields = line.split("#", 1)[0].split()
-        if len(fields) >= 2 and fields[1].rstrip("/") == mount_point.rstrip("/"):
-            found.append((fields[0], line))
-    return found
 
 
 class _Planner:
@@ -460,7 +450,7 @@ class _Planner:
                 f"{path}{'/' if kind == 'directory' else ''}" for path, kind in wanted
                 if not mounted or path in missing)) + "; subvolumes are plain BTRFS "
             "subvolumes, no quotas"))
-        entries = fstab_entries(f.fstab_text, s.mount_point)
+        entries = parse.fstab_entries(f.fstab_text, s.mount_point)
         in_fstab = uuid is not None and any(source == f"UUID={uuid}" for source, _ in entries)
         others = [line for source, line in entries if uuid is None or source != f"UUID={uuid}"]
         if others:

@@ -10,7 +10,8 @@ import os
 import shutil
 
 from trainserver.core import commands
-from trainserver.storage import bcache, disks, layout, parse
+from trainserver.snapshot import btrfs
+from trainserver.storage import bcache, disks, facts as storage_facts, layout
 from trainserver.storage.plan import LayoutFacts
 
 TIMEOUT = 60
@@ -55,12 +56,6 @@ def superblock(path):
         return None
 
 
-def signatures(path):
-    result = _run(["blkid", "-p", "-o", "export", path], ok_codes=None)
-    found = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-    return {k: v for k, v in found.items() if k in ("TYPE", "PTTYPE", "LABEL", "UUID")}
-
-
 def verify_fstab(path):
     """findmnt --verify's errors about PATH, or None when it has none (warnings are fine)."""
     result = _run(["findmnt", "--verify", "--tab-file", path], ok_codes=None)
@@ -76,8 +71,6 @@ def verify_fstab(path):
 
 
 def _tree_kinds(mount_point, entries):
-    import btrfsutil  # imported here: --help must not pay for it
-
     found = {}
     for relative, _ in entries:
         path = os.path.join(mount_point, relative)
@@ -86,7 +79,7 @@ def _tree_kinds(mount_point, entries):
         elif os.path.islink(path) or not os.path.isdir(path):
             found[relative] = "file"
         else:
-            found[relative] = "subvolume" if btrfsutil.is_subvolume(path) else "directory"
+            found[relative] = "subvolume" if btrfs.is_subvolume(path) else "directory"
     return found
 
 
@@ -124,11 +117,9 @@ def gather(settings):
                 if registered:
                     facts.registered[os.path.basename(path)] = registered
                     if registered["bcache_dev"]:
-                        facts.members[registered["bcache_dev"]] = signatures(
-                            registered["bcache_dev"])
-    found = _run(["findmnt", "--json", "--output", "TARGET,SOURCE,UUID,FSTYPE,OPTIONS",
-                  "--mountpoint", settings.mount_point], ok_codes=(0, 1))
-    facts.mount = parse.mount(found.stdout)
+                        facts.members[registered["bcache_dev"]] = disks.signatures_of(
+                            registered["bcache_dev"])[0]
+    facts.mount = storage_facts.mount_of(settings.mount_point)
     point = settings.mount_point
     if facts.mount is None and os.path.lexists(point):
         facts.mount_point_entries = len(os.listdir(point)) if os.path.isdir(point) else -1
