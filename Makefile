@@ -27,6 +27,8 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 		build-essential $(TEST_PACKAGES)
 	DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -q ./
+	# Debian 13's restic beside the system's, for the backup tests of newer restic behaviour.
+	$(PYTHON) tests/integration/restic_releases.py
 
 unit:
 	$(PYTHON) -m pytest -q tests/unit

@@ -57,6 +57,20 @@ def test_a_problem_before_restic_and_skipped_subvolumes_are_reported():
     assert "last_success" not in render(report.metrics(record))
 
 
+def test_feature_flags_are_recorded_and_an_unread_list_is_a_warning():
+    flagged = done(feature_flags="device-id-for-hardlinks", summary=dict(SUMMARY, dirs_changed=2))
+    assert [f.check for f in report.findings(flagged)] == ["backup", "forget"]
+    run = report.status_record(flagged, {})["last_run"]
+    assert run["restic_features"] == "device-id-for-hardlinks" and run["dirs_changed"] == 2
+    unread = done(feature_problem="`restic features` could not be read (exit 1: boom)")
+    found = {f.check: f for f in report.findings(unread)}
+    # The backup itself stands: the flags only make it smaller.
+    assert found["backup"].severity.label == "ok"
+    assert found["restic-features"].severity.label == "warning"
+    assert "boom" in found["restic-features"].summary
+    assert report.status_record(unread, {})["last_run"]["ok"] is True
+
+
 def test_bindrun_binds_parents_before_nested_subvolumes():
     binds, program = bindrun.parse(["/s/b%2Fx%2Fy=/m/b/x/y", "/s/b%2Fx=/m/b/x", "/s/d=/m/d",
                                     "--", "restic", "backup"])

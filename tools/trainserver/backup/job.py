@@ -82,14 +82,34 @@ def version():
     return restic.parse_version(result.stdout)
 
 
+def features(found_version):
+    """(RESTIC_FEATURES for the backup, problem or None). "" when this restic has no flag to
+    set or predates `restic features` (0.14 would fail on the command).
+
+    A list that cannot be read is a problem to report, not a reason to skip the backup: the
+    flags only make the backup smaller."""
+    if not restic.at_least(found_version, restic.FEATURES_SINCE):
+        return "", None
+    try:
+        result = commands.run(["restic", "features"], changes=False, timeout=60, ok_codes=None)
+        if result.returncode != 0:
+            raise restic.ParseError(f"exit {result.returncode}: {restic.error_line(result.stderr)}")
+        return restic.wanted_features(restic.parse_features(result.stdout)), None
+    except (CommandError, restic.ParseError) as exc:
+        return "", (f"`restic features` could not be read ({exc}); backed up without "
+                    f"{restic.STABLE_DEVICE_IDS}, storing every directory again")
+
+
 def base(settings, found_version):
     return restic.base_argv(settings.repository, found_version, settings.password_file,
                             settings.cache_dir)
 
 
-def restic_run(argv, settings, changes, timeout=QUICK_TIMEOUT):
-    return commands.run(argv, changes=changes, timeout=timeout, ok_codes=None,
-                        env=environment(settings))
+def restic_run(argv, settings, changes, timeout=QUICK_TIMEOUT, feature_flags=""):
+    env = environment(settings)
+    if feature_flags:
+        env["RESTIC_FEATURES"] = feature_flags
+    return commands.run(argv, changes=changes, timeout=timeout, ok_codes=None, env=env)
 
 
 def repository_exists(settings, argv_base):
@@ -197,6 +217,7 @@ def run(settings, now=None, lines=None):
     try:
         found_version = version()
         argv_base = base(settings, found_version)
+        result.feature_flags, result.feature_problem = features(found_version)
     except (ActionError, CommandError, restic.ParseError) as exc:
         result.problem = str(exc)
         result.finished = time.time()
@@ -239,7 +260,8 @@ def run(settings, now=None, lines=None):
                 ["--"] + restic.backup_argv(argv_base, [orig for _, orig in taken],
                                             settings.host, settings.tag,
                                             restic.limit_kib(settings.bandwidth)))
-        done = restic_run(argv, settings, changes=True, timeout=BACKUP_TIMEOUT)
+        done = restic_run(argv, settings, changes=True, timeout=BACKUP_TIMEOUT,
+                          feature_flags=result.feature_flags)
         lines.extend(done.stderr.splitlines()[-LOG_LINES:])
         if done.returncode == 125 and "bindrun:" in done.stderr:
             result.problem = restic.error_line(done.stderr)

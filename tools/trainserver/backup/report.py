@@ -24,6 +24,8 @@ class RunResult:
     kept_set: str = None     # the snapshot set this run backed up, kept for verify
     snapshot_seconds: float = None  # pause, snapshots and unpause: what the containers wait
     cleanup_problem: str = None
+    feature_flags: str = ""  # RESTIC_FEATURES the backup ran with
+    feature_problem: str = None  # why restic's feature flags are unknown
 
     @property
     def ok(self):
@@ -42,6 +44,9 @@ def findings(result):
         # The server manual's level: a failed backup is critical, whatever the cause.
         why = result.problem or (result.backup or {}).get("summary") or "backup did not run"
         found.append(Finding(TOOL, "backup", result.repository, Severity.CRITICAL, why))
+    if result.feature_problem:
+        found.append(Finding(TOOL, "restic-features", result.repository, Severity.WARNING,
+                             result.feature_problem))
     if result.cleanup_problem:
         found.append(Finding(TOOL, "cleanup", result.storage or "storage", Severity.WARNING,
                              result.cleanup_problem))
@@ -81,6 +86,9 @@ def status_record(result, previous):
         "bytes_added": summary.get("data_added"),
         "files_new": summary.get("files_new"),
         "files_changed": summary.get("files_changed"),
+        # Every directory "changed" in a no-change run is restic storing device IDs (0.14).
+        "dirs_changed": summary.get("dirs_changed"),
+        "restic_features": result.feature_flags,
         "subvolumes": result.subvolumes,
         "paused_seconds": result.pause.get("seconds"),
         "snapshot_seconds": result.snapshot_seconds,

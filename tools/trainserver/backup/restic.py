@@ -1,8 +1,9 @@
 """restic's command lines and the meaning of what it prints and how it exits, for ts-backup.
 
 Pure functions: nothing here runs restic, so all of it is tested on output recorded from the real
-restic 0.14.0 of Debian 12 (tests/fixtures/backup/PROVENANCE.md). Newer versions are handled where
-their documented behaviour differs (--retry-lock from 0.16, specific exit codes from 0.17)."""
+restic 0.14.0 of Debian 12 and 0.18.0 of Debian 13 (tests/fixtures/backup/PROVENANCE.md), where
+their behaviour differs: --retry-lock from 0.16; specific exit codes and `restic features` from
+0.17; fatal errors as a JSON "exit_error" line on stderr under --json (recorded from 0.18)."""
 
 import json
 import os
@@ -26,6 +27,15 @@ _SPECIFIC_EXIT_CODES = {
 }
 
 
+# `restic features` exists from 0.17. Its alpha flag "device-id-for-hardlinks" stores a file's
+# device ID only where a hard link needs it: a BTRFS snapshot's device ID is new each day, and
+# without the flag every directory's metadata is stored again by each backup (about
+# 340 bytes per file; test_backup_restic.py measures it with both releases).
+FEATURES_SINCE = (0, 17, 0)
+STABLE_DEVICE_IDS = "device-id-for-hardlinks"
+_FEATURE_TYPES = {"alpha", "beta", "stable", "deprecated"}
+
+
 class ParseError(ValueError):
     pass
 
@@ -43,9 +53,34 @@ def parse_version(text):
     return tuple(int(part) for part in match.groups())
 
 
-def _at_least(version, floor):
+def at_least(version, floor):
     # An unknown version gets no feature and no special meaning of an exit code: the safe guess.
     return version is not None and tuple(version) >= floor
+
+
+def parse_features(text):
+    """{name: {"type": "alpha" | "beta" | "stable" | "deprecated", "default": bool}} from
+    `restic features`, a table of name, type, default and description."""
+    found = {}
+    for line in (text or "").splitlines():
+        words = line.split(None, 3)
+        if len(words) >= 3 and words[1] in _FEATURE_TYPES and words[2] in ("true", "false"):
+            found[words[0]] = {"type": words[1], "default": words[2] == "true"}
+    if not found:
+        raise ParseError(f"restic features: no feature in the output ({str(text)[:80]!r})")
+    return found
+
+
+def wanted_features(features):
+    """The RESTIC_FEATURES value ts-backup sets for this restic's features, or "" for none.
+
+    Only a flag that restic lists is named: an unknown one makes every restic command fail
+    (measured with 0.18). A flag that is on by default needs nothing."""
+    wanted = []
+    flag = (features or {}).get(STABLE_DEVICE_IDS)
+    if flag is not None and not flag["default"]:
+        wanted.append(STABLE_DEVICE_IDS)
+    return ",".join(wanted)
 
 
 def limit_kib(bytes_per_second):
@@ -63,7 +98,7 @@ def base_argv(repository, version, password_file, cache_dir):
     """The global part of every restic command line."""
     argv = ["restic", "--repo", repository, "--password-file", os.fspath(password_file),
             "--cache-dir", os.fspath(cache_dir)]
-    if _at_least(version, RETRY_LOCK_SINCE):
+    if at_least(version, RETRY_LOCK_SINCE):
         # A daily backup meeting a short-lived lock (a check, a prune) should wait, not fail.
         argv += ["--retry-lock", RETRY_LOCK]
     return argv
@@ -248,8 +283,15 @@ def error_line(stderr):
     lines = []
     for raw in (stderr or "").splitlines():
         line = _ANSI.sub("", raw).replace("\r", "").strip()
-        if line and _json_object(line) is None:
-            lines.append(line)
+        message = _json_object(line) if line else None
+        if message is None:
+            if line:
+                lines.append(line)
+        elif message.get("message_type") == "exit_error" and \
+                isinstance(message.get("message"), str):
+            # Newer restic (0.18 recorded) with --json says why it stopped only in this object:
+            # its "Fatal: ..." line and the hints after it in one message.
+            lines += [part.strip() for part in message["message"].splitlines() if part.strip()]
     causes = [line for line in lines if _CAUSE.match(line)]
     found = (causes or lines or [""])[-1]
     # Through the rclone backend restic only says "error talking HTTP to rclone": the reason
@@ -306,7 +348,7 @@ def _incomplete(summary, unreadable):
 def _failure(returncode, version):
     if returncode == EXIT_INTERRUPTED:
         return "backup interrupted"
-    if returncode in _SPECIFIC_EXIT_CODES and _at_least(version, SPECIFIC_EXIT_CODES_SINCE):
+    if returncode in _SPECIFIC_EXIT_CODES and at_least(version, SPECIFIC_EXIT_CODES_SINCE):
         return f"backup failed: {_SPECIFIC_EXIT_CODES[returncode]}"
     if returncode == EXIT_FATAL:
         return "backup failed"
