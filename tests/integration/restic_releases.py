@@ -76,6 +76,8 @@ def fetch():
         [deb] = [name for name in os.listdir(scratch) if name.endswith(".deb")]
         unpacked = CACHE + ".new"
         shutil.rmtree(unpacked, ignore_errors=True)
+        # dpkg-deb makes the target but not its parents: a fresh machine has no cache yet.
+        os.makedirs(os.path.dirname(CACHE), exist_ok=True)
         subprocess.run(["dpkg-deb", "--extract", os.path.join(scratch, deb), unpacked],
                        check=True)
         subprocess.run([os.path.join(unpacked, "usr", "bin", "restic"), "version"], check=True,
