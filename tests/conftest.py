@@ -8,6 +8,10 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The helpers every test directory shares (tests/bot_api.py) import as tests.*, from wherever
+# pytest was started.
+if ROOT not in sys.path:
+    sys.path.append(ROOT)
 
 if os.environ.get("TRAINSERVER_TEST_INSTALLED") == "1":
     import trainserver
@@ -58,6 +62,30 @@ def tool_env(env=None):
         full_env["PYTHONPATH"] = os.path.join(ROOT, "tools")
     full_env.update(env or {})
     return full_env
+
+
+@pytest.fixture
+def tool_path(tmp_path):
+    """tool_path("ts-backup") -> a program of that name that runs the tool under test.
+
+    ts-alert pipe names a command's findings after its program (ts-backup -> backup); from the
+    source tree the tool would otherwise run as `python3 -c ...`."""
+
+    def make(name):
+        if os.environ.get("TRAINSERVER_TEST_INSTALLED") == "1":
+            return f"/usr/bin/{name}"
+        import shlex
+
+        directory = tmp_path / "tool-bin"
+        directory.mkdir(exist_ok=True)
+        path = directory / name
+        path.write_text("#!/bin/sh\n"
+                        f"PYTHONPATH={shlex.quote(os.path.join(ROOT, 'tools'))} "
+                        f"exec {shlex.join(tool_argv(name))} \"$@\"\n")
+        path.chmod(0o755)
+        return str(path)
+
+    return make
 
 
 @pytest.fixture

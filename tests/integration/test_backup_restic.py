@@ -324,11 +324,60 @@ def test_dry_run_prints_the_commands_and_changes_nothing(run_tool, server):
 def test_a_missing_or_readable_password_file_is_refused(run_tool, server):
     os.chmod(server["password"], 0o644)
     result = backup(run_tool, server, "run", "--json")
-    assert result.returncode == 3 and "restic-password" in result.stderr, result.stderr
+    # The backup could not be made: critical, never a code that reads as a warning.
+    assert result.returncode == 2 and "restic-password" in result.stderr, result.stderr
+    (failure,) = findings(result).values()
+    assert failure["severity"] == "critical" and "restic-password" in failure["summary"]
     os.unlink(server["password"])
     result = backup(run_tool, server, "init")
-    assert result.returncode == 3 and "restic-password" in result.stderr
+    assert result.returncode == 2 and "restic-password" in result.stderr
     assert not os.path.exists(server["repo"])
+
+
+@DEBIAN12_ONLY
+def test_a_backup_that_cannot_run_reaches_telegram_as_critical(run_tool, server, tool_path):
+    """The first round's silent failure: rclone.conf missing, `ts-backup run --json` through
+    `ts-alert pipe` as ts-backup.service runs it, to a local Bot API server."""
+    from tests.bot_api import TOKEN, BotServer
+
+    token = server["tmp"] / "secrets" / "telegram-token"
+    token.write_text(TOKEN + "\n")
+    token.chmod(0o600)
+    os.unlink(server["tmp"] / "rclone.conf")
+    with BotServer() as bot:
+        with open(server["config"], "a") as handle:
+            handle.write(f'[alert]\ntelegram_chat_id = "-100123"\ntelegram_token_file = '
+                         f'"{token}"\ntelegram_api_url = "{bot.url}"\n')
+        result = run_tool("ts-alert", "pipe", "--", tool_path("ts-backup"), "run", "--json",
+                          env=server["env"])
+        assert result.returncode == 2, result.stderr
+        (text,) = bot.texts()
+        assert "CRITICAL</b> backup/run ts-backup run: ts-backup run could not do its job" in text
+        assert "rclone.conf does not exist" in text
+        status = run_tool("ts-alert", "status", env=server["env"]).stdout
+        assert "open problems: 1" in status and "CRITICAL backup/run ts-backup run" in status
+    assert not os.path.exists(server["repo"])
+
+
+@DEBIAN12_ONLY
+def test_verify_waits_for_a_backup_then_gives_up_with_a_finding(run_tool, server):
+    """Verify on the 1st meets the daily backup: it waits, rather than skipping the month."""
+    from trainserver.core.lock import ToolLock
+
+    state = str(server["state"])
+    held = ToolLock("backup", state, command="ts-backup run").acquire()
+    threading.Timer(2, held.release).start()
+    waited = backup(run_tool, server, "verify", "--json")
+    assert "waiting up to 72000 s for the lock" in waited.stderr, waited.stderr
+    assert waited.returncode in (1, 2)  # it verified (nothing backed up yet to compare)
+    server["configure"](lock_wait="1s")
+    with ToolLock("backup", state, command="ts-backup run"):
+        gave_up = backup(run_tool, server, "verify", "--json")
+    assert gave_up.returncode == 75
+    (failure,) = findings(gave_up).values()
+    assert failure["severity"] == "unknown"  # verify is a check: it could not verify
+    assert "gave up after waiting 1 s" in failure["summary"]
+    assert "held by ts-backup run" in failure["summary"]
 
 
 # -- containers paused through the docker CLI, under a dockerd of the test's own --------------
@@ -493,7 +542,7 @@ def test_restore_never_overwrites_live_data_unless_asked(run_tool, server):
         "homes/alice: first version\n"
     assert open(live).read() == "edited after the backup\n"
     refused = backup(run_tool, server, "restore", live, "--to", live)
-    assert refused.returncode == 1 and "--overwrite" in refused.stderr
+    assert refused.returncode == 2 and "--overwrite" in refused.stderr
     assert open(live).read() == "edited after the backup\n"
     replaced = backup(run_tool, server, "restore", live, "--to", live, "--overwrite")
     assert replaced.returncode == 0, replaced.stderr

@@ -197,7 +197,7 @@ def test_restore_uses_reflinks_and_never_overwrites_unasked(run_tool, storage):
     # existing data is not overwritten without --overwrite
     train = os.path.join(home, "project/train.py")
     refused = snap(run_tool, config, "restore", train)
-    assert refused.returncode == 1 and "not overwritten" in refused.stderr
+    assert refused.returncode == 2 and "not overwritten" in refused.stderr
     assert open(train).read() == "version 2\n"
     # --dry-run changes nothing
     dry = snap(run_tool, config, "restore", "--overwrite", "--dry-run", train)
@@ -217,9 +217,9 @@ def test_restore_uses_reflinks_and_never_overwrites_unasked(run_tool, storage):
     # a snapshot that does not exist, and a path outside every series, are clear errors
     missing = snap(run_tool, config, "restore", train, "--to", elsewhere + "2", "--from",
                    "20000101T000000Z")
-    assert missing.returncode == 1 and "has no snapshot 20000101T000000Z" in missing.stderr
+    assert missing.returncode == 2 and "has no snapshot 20000101T000000Z" in missing.stderr
     outside = snap(run_tool, config, "restore", os.path.join(root, "workspaces/alice/x"))
-    assert outside.returncode == 1 and "no snapshots hold" in outside.stderr
+    assert outside.returncode == 2 and "no snapshots hold" in outside.stderr
 
 
 def test_free_space_guard_deletes_oldest_unprotected_and_space_comes_back(run_tool, storage,
@@ -253,13 +253,32 @@ def test_free_space_guard_deletes_oldest_unprotected_and_space_comes_back(run_to
     assert after >= floor
 
 
-def test_a_held_lock_makes_a_run_exit_75_without_harm(run_tool, storage):
+def test_a_lock_held_past_lock_wait_is_a_critical_finding_and_nothing_is_done(run_tool,
+                                                                               storage):
     root, config = storage
-    with ToolLock("snapshot", os.path.join(os.path.dirname(config), "state")):
+    with open(config, "a") as handle:
+        handle.write('lock_wait = "1s"\n')
+    with ToolLock("snapshot", os.path.join(os.path.dirname(config), "state"),
+                  command="ts-snapshot prune"):
         result = snap(run_tool, config, "run", "--json")
     assert result.returncode == 75
-    assert "holds the lock" in result.stderr
+    (finding,) = findings(result)
+    assert (finding.check, finding.subject, finding.severity.label) == \
+        ("run", "ts-snapshot run", "critical")
+    assert "gave up after waiting 1 s" in finding.summary
+    assert "held by ts-snapshot prune (process" in finding.summary
     assert not os.path.exists(os.path.join(root, "snapshots"))
+
+
+def test_a_run_waits_for_another_that_finishes_in_time(run_tool, storage):
+    import threading
+
+    root, config = storage
+    lock = ToolLock("snapshot", os.path.join(os.path.dirname(config), "state")).acquire()
+    threading.Timer(2, lock.release).start()
+    result = snap(run_tool, config, "run", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert on_disk(root, "homes/alice")
 
 
 def test_storage_that_is_not_btrfs_is_unknown(run_tool, tmp_path):

@@ -123,10 +123,13 @@ def test_scan_lists_what_smartctl_finds(run_tool, conf):
     assert listed == scanned_names()
 
 
-def test_second_run_while_the_first_holds_the_lock_exits_75(run_tool, conf, tmp_path):
+def test_a_second_run_waits_for_the_first_and_then_checks(run_tool, conf, tmp_path):
+    import threading
+
     path = conf([MISSING])
-    with ToolLock("smart", str(tmp_path / "lock")):
-        result = run_tool("ts-smart", "--config", str(path), "check", "--json")
-    assert result.returncode == 75
-    assert result.stdout == ""
-    assert "holds the lock" in result.stderr
+    lock = ToolLock("smart", str(tmp_path / "lock"), command="ts-smart check").acquire()
+    threading.Timer(2, lock.release).start()
+    result = run_tool("ts-smart", "--config", str(path), "check", "--json")
+    assert result.returncode == 3  # the missing device: it ran, and said so
+    assert "waiting up to 600 s for the lock" in result.stderr
+    assert MISSING in result.stdout

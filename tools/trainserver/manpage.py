@@ -42,6 +42,14 @@ def load_command(target):
     return command
 
 
+# The exit-status contract every tool keeps, in each page (trainserver(7) has it in full).
+CONTRACT = ("Every ts-* tool keeps one contract (trainserver(7), EXIT STATUS): a check exits "
+            "with its worst finding (0 ok, 1 warning, 2 critical, 3 unknown); an action that "
+            "could not do its job exits 2, never 1, which would read as only a warning; with "
+            "--json the failure is also printed as a finding (check \"run\"), which ts-alert "
+            "pipe sends.")
+
+
 def escape(text):
     """Text safe for roff: backslashes, hyphens and control characters at line starts."""
     text = text.replace("\\", "\\e").replace("-", "\\-")
@@ -116,6 +124,7 @@ def render(name, command, date):
     if exit_status:
         page.append(".SH EXIT STATUS")
         page += [f".TP\n{code}\n{escape(text)}" for code, text in exit_status.items()]
+        page.append(".PP\n" + escape(CONTRACT))
     page += [
         ".SH FILES",
         ".TP\n/etc/trainserver/trainserver.toml\nThe configuration; see \\fBts\\-config\\fR(1).",

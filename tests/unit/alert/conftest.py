@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from .telegram_server import TOKEN, BotServer
+from tests.bot_api import TOKEN, BotServer
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """Which findings become messages, over an injected clock."""
 
+import pytest
+
 from trainserver.alert import decide
 from trainserver.core.findings import Finding, Severity
 
@@ -101,3 +103,67 @@ def test_same_check_from_two_tools_are_two_problems():
     two = Finding("gpu-temp", "temperature", "x", Severity.WARNING, "hot")
     state, events = decide.decide({}, [one, two], 0, SCHEDULE)
     assert len(state) == 2 and kinds(events) == ["new", "new"]
+
+
+def key():
+    return decide.key_of(f("warning"))
+
+
+def test_an_acknowledged_problem_sends_no_reminders():
+    state, _ = decide.decide({}, [f("warning")], 0, SCHEDULE)
+    state, record = decide.acknowledge(state, key(), 10, "replacement ordered")
+    assert record["ack"] == {"severity": "warning", "time": 10, "comment": "replacement ordered",
+                             "until": None}
+    for day in range(1, 40):
+        state, events = decide.decide(state, [f("warning")], day * DAY, SCHEDULE)
+        assert events == []
+    assert state[key()]["ack"]["severity"] == "warning"
+
+
+def test_worse_lifts_the_acknowledgement_and_says_so():
+    state, _ = decide.decide({}, [f("warning")], 0, SCHEDULE)
+    state, _ = decide.acknowledge(state, key(), 10)
+    state, events = decide.decide(state, [f("critical")], 20, SCHEDULE)
+    assert kinds(events) == ["worse"] and events[0].acknowledged
+    assert "ack" not in state[key()]
+    _, events = decide.decide(state, [f("critical")], 20 + DAY, SCHEDULE)
+    assert kinds(events) == ["reminder"]  # the schedule runs again
+
+
+def test_the_acknowledged_level_follows_the_problem_down():
+    """A counter acknowledged while it rose (critical), then steady (warning), rising again."""
+    state, _ = decide.decide({}, [f("critical")], 0, SCHEDULE)
+    state, _ = decide.acknowledge(state, key(), 10)
+    state, events = decide.decide(state, [f("warning")], 20, SCHEDULE)
+    assert events == [] and state[key()]["ack"]["severity"] == "warning"
+    _, events = decide.decide(state, [f("critical")], 30, SCHEDULE)
+    assert kinds(events) == ["worse"]
+
+
+def test_resolving_ends_the_acknowledgement_with_the_problem():
+    state, _ = decide.decide({}, [f("warning")], 0, SCHEDULE)
+    state, _ = decide.acknowledge(state, key(), 10)
+    state, events = decide.decide(state, [f("ok")], 20, SCHEDULE)
+    assert kinds(events) == ["resolved"] and state == {}
+    _, events = decide.decide(state, [f("warning")], 30, SCHEDULE)
+    assert kinds(events) == ["new"]
+
+
+def test_an_acknowledgement_with_an_end_lets_the_reminders_resume():
+    state, _ = decide.decide({}, [f("warning")], 0, SCHEDULE)
+    state, _ = decide.acknowledge(state, key(), 10, until=3 * DAY)
+    state, events = decide.decide(state, [f("warning")], 2 * DAY, SCHEDULE)
+    assert events == []
+    state, events = decide.decide(state, [f("warning")], 3 * DAY, SCHEDULE)
+    assert kinds(events) == ["reminder"] and "ack" not in state[key()]
+
+
+def test_unacknowledge_and_unknown_keys():
+    state, _ = decide.decide({}, [f("warning")], 0, SCHEDULE)
+    state, _ = decide.acknowledge(state, key(), 10)
+    state, _, had = decide.unacknowledge(state, key())
+    assert had and "ack" not in state[key()]
+    _, _, had = decide.unacknowledge(state, key())
+    assert not had
+    with pytest.raises(decide.NotOpen):
+        decide.acknowledge(state, decide.key_from("smart", "realloc", "disk Z"), 10)

@@ -55,3 +55,11 @@ def test_unit_failed_keeps_the_newest_journal_lines_in_one_piece():
     assert text.endswith("line 399 &lt;&amp;&gt;</pre>")
     assert "line 0 " not in text
     assert text.count("<pre>") == 1 and message.split(text) == [text]
+
+
+def test_unit_failed_never_drops_how_the_unit_ended():
+    """A long journal tail dropped the result line once; it belongs to the head."""
+    tail = "\n".join(f"Dec 06 04:10:{i % 60:02d} ts-smart[1]: " + "x" * 200 for i in range(60))
+    text = message.unit_failed("ts-smart.service", "box", tail, "result timeout, killed TERM")
+    assert len(text) <= 4096
+    assert "UNIT FAILED</b> ts-smart.service: result timeout, killed TERM\n<pre>" in text

@@ -6,7 +6,7 @@ import pytest
 
 from trainserver.alert.telegram import DeliveryError, Telegram
 
-from .telegram_server import TOKEN
+from tests.bot_api import TOKEN
 
 
 def client(bot, give_up_after=5.0, **kw):
@@ -69,7 +69,7 @@ def test_client_errors_are_not_retried(bot):
 
 
 def test_unreachable_server_gives_up_within_the_bound():
-    from .telegram_server import BotServer
+    from tests.bot_api import BotServer
 
     server = BotServer()
     url = server.url

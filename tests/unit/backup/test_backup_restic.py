@@ -382,3 +382,10 @@ def test_unknown_exit_code():
 def test_a_failure_without_stderr_still_says_its_code():
     result = restic.outcome(1, V14, restic.parse_backup(""), "")
     assert result["summary"] == "backup failed (exit 1)"
+
+
+def test_a_restore_with_errors_names_the_first_one_not_only_their_number():
+    """A sandbox without CAP_CHOWN made verify's restore fail with only "There were 5 errors"."""
+    assert restic.error_line(fixture("restore-no-chown.stderr")) == (
+        "Fatal: There were 3 errors; the first: /tmp/rrs/src/sub/f: Lchown: lchown "
+        "/tmp/rrs/out/x14/tmp/rrs/src/sub/f: operation not permitted")

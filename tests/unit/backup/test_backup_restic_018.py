@@ -107,3 +107,9 @@ def test_forget_keeps_the_oldest_snapshot_while_periods_are_left():
     [group] = restic.parse_forget(fixture("forget-keeps-oldest.json"))
     assert group["host"] == "trainserver-test" and group["tags"] == ["homes"]
     assert len(group["keep"]) == 2 and group["remove"] == []
+
+
+def test_a_restore_with_errors_names_the_first_one():
+    assert restic.error_line(fixture("restore-no-chown.stderr")) == (
+        "Fatal: There were 3 errors; the first: /tmp/rrs/src/sub/f: lchown "
+        "/tmp/rrs/out/x18/tmp/rrs/src/sub/f: operation not permitted")

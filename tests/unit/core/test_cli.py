@@ -8,7 +8,7 @@ import click
 import pytest
 
 from trainserver.core import cli as core_cli
-from trainserver.core.errors import CommandError, ConfigError, LockHeld, SecretError
+from trainserver.core.errors import ActionError, CommandError, ConfigError, LockHeld, SecretError
 
 
 @core_cli.tool_group("demo", exit_status={1: "the demo failed"})
@@ -62,7 +62,8 @@ def run(args, capsys):
 
 
 @pytest.mark.parametrize("kind,status", [
-    ("config", 3), ("secret", 3), ("lock", 75), ("command", 1), ("bug", 70), ("interrupt", 130),
+    # A command that is not declared a check is an action: its failure is critical, never 1.
+    ("config", 3), ("secret", 2), ("lock", 75), ("command", 2), ("bug", 70), ("interrupt", 130),
 ])
 def test_error_kinds_map_to_documented_status(kind, status, capsys):
     code, _, err = run(["fail", kind], capsys)
@@ -110,7 +111,7 @@ def test_help_lists_tool_and_common_exit_status(capsys):
     assert code == 0
     text = " ".join(out.split())
     assert "Exit status: 0 success; 1 the demo failed; 3 usage error" in text
-    assert "75 another run of the same tool holds its lock" in text
+    assert "75 another run held the lock for longer than this one waits" in text
     assert demo.exit_status[75].startswith("another run")
 
 
@@ -193,3 +194,113 @@ def test_metrics_are_best_effort(tmp_path, capsys):
     code, out, _ = run(["--config", str(path), "metrics"], capsys)
     assert out == f"written={tmp_path}/metrics/demo.prom\n"
     assert (tmp_path / "metrics" / "demo.prom").read_text().endswith("trainserver_demo 1\n")
+
+
+@demo.command()
+@core_cli.reports(core_cli.ACTION, job="backup")
+@click.argument("kind")
+@click.pass_obj
+def act(tool, as_json, kind):
+    """An action that fails as KIND says, or succeeds with exit int(KIND)."""
+    tool.config  # loaded first, as every real action does
+    if kind == "secret":
+        raise SecretError("/s/restic-password: secret file missing", "missing")
+    if kind == "action":
+        raise ActionError("/etc/trainserver/rclone.conf does not exist")
+    if kind == "lock":
+        raise LockHeld("/run/lock/trainserver-demo.lock", 4242, waited=7200)
+    if kind == "bug":
+        raise RuntimeError("unexpected")
+    return int(kind)
+
+
+@demo.command()
+@core_cli.reports(core_cli.CHECK, job="smart")
+@click.argument("kind")
+@click.pass_obj
+def look(tool, as_json, kind):
+    """A check that fails as KIND says."""
+    if kind == "command":
+        raise CommandError(["smartctl"], "program not found (is its package installed?)")
+    if kind == "lock":
+        raise LockHeld("/run/lock/trainserver-demo.lock", 4242, waited=600)
+    if kind == "bug":
+        raise RuntimeError("unexpected")
+    return int(kind)
+
+
+def one_finding(out):
+    import json
+
+    (line,) = out.splitlines()
+    return json.loads(line)
+
+
+@pytest.fixture
+def demo_config(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(f'[paths]\nstate_dir = "{tmp_path}/state"\nlock_dir = "{tmp_path}/lock"\n')
+    return str(path)
+
+
+@pytest.mark.parametrize("kind,status", [("secret", 2), ("action", 2), ("lock", 75), ("bug", 70)])
+def test_an_action_that_failed_is_a_critical_finding_under_json(kind, status, capsys,
+                                                                 demo_config):
+    code, out, err = run(["--config", demo_config, "act", "--json", kind], capsys)
+    assert code == status
+    finding = one_finding(out)
+    assert (finding["tool"], finding["check"], finding["subject"], finding["severity"]) == \
+        ("demo", "run", "ts-demo act", "critical")
+    assert finding["summary"].startswith("ts-demo act could not do its job: ")
+    assert "Traceback" not in err
+
+
+def test_a_lock_held_too_long_names_the_holder_in_the_finding(capsys, demo_config):
+    _, out, _ = run(["--config", demo_config, "act", "--json", "lock"], capsys)
+    assert "gave up after waiting 2 h for the lock" in one_finding(out)["summary"]
+    assert "process 4242" in one_finding(out)["summary"]
+
+
+@pytest.mark.parametrize("kind,status", [("command", 3), ("lock", 75), ("bug", 70)])
+def test_a_check_that_could_not_check_is_an_unknown_finding(kind, status, capsys, demo_config):
+    code, out, _ = run(["--config", demo_config, "look", "--json", kind], capsys)
+    assert code == status
+    assert one_finding(out)["severity"] == "unknown"
+
+
+def test_a_config_error_is_unknown_for_actions_too(tmp_path, capsys):
+    code, out, _ = run(["--config", str(tmp_path / "missing.toml"), "act", "--json", "0"],
+                       capsys)
+    assert code == 3
+    assert one_finding(out)["severity"] == "unknown"
+    assert "no such file" in one_finding(out)["summary"]
+
+
+def test_without_json_a_failure_prints_no_finding(capsys, demo_config):
+    code, out, err = run(["--config", demo_config, "act", "action"], capsys)
+    assert (code, out) == (2, "")
+    assert "rclone.conf does not exist" in err
+
+
+def test_the_failure_state_of_one_run_does_not_leak_into_the_next(capsys, demo_config):
+    run(["--config", demo_config, "act", "--json", "action"], capsys)
+    code, out, _ = run(["--config", demo_config, "fail", "command"], capsys)
+    assert (code, out) == (2, "")
+
+
+def test_jobs_record_their_runs_for_the_age_check(tmp_path, capsys, demo_config):
+    from trainserver.core import jobs
+
+    state = str(tmp_path / "state")
+    run(["--config", demo_config, "act", "1"], capsys)
+    first = jobs.load(state, "backup")
+    assert first["last_run"]["status"] == 1 and first["last_run"]["ok"]
+    assert first["last_success"] == first["last_run"]
+    run(["--config", demo_config, "act", "action"], capsys)
+    second = jobs.load(state, "backup")
+    assert second["last_run"]["status"] == 2 and not second["last_run"]["ok"]
+    assert second["last_success"] == first["last_success"]  # the failure keeps it
+    run(["--config", demo_config, "look", "2"], capsys)
+    assert jobs.load(state, "smart")["last_run"]["ok"]  # a check that found trouble ran
+    run(["--config", demo_config, "look", "lock"], capsys)
+    assert not jobs.load(state, "smart")["last_run"]["ok"]  # one that never ran did not

@@ -108,7 +108,8 @@ def test_missing_program():
 
 
 def test_missing_program_by_path():
-    with pytest.raises(CommandError, match="No such file or directory"):
+    """The same words as for a name not on PATH: one way to say a program is missing."""
+    with pytest.raises(CommandError, match="program not found"):
         run(["/nonexistent/trainserver-prog"], changes=False)
 
 

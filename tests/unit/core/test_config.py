@@ -220,3 +220,39 @@ def test_effective_text_round_trips_through_toml():
     effective["storage"]["backing_devices"] = ["/dev/disk/by-id/ata-A", "/dev/disk/by-id/ata-B"]
     assert tomllib.loads(toml_text.effective_text(effective)) == effective
 
+
+
+def test_load_tables_reads_its_tables_while_another_is_invalid(tmp_path):
+    from trainserver.core.config import load_tables
+
+    path = tmp_path / "c.toml"
+    path.write_text('[alert]\ntelegram_chat_id = "-100"\n[backup]\nkeep_daily = "seven"\n')
+    config, problems = load_tables(path, ("paths", "alert"))
+    assert config["alert"]["telegram_chat_id"] == "-100"
+    assert config["paths"]["state_dir"] == "/var/lib/trainserver"
+    assert len(problems) == 1 and "[backup] keep_daily" in problems[0]
+
+
+def test_load_tables_reads_its_tables_while_another_section_is_not_toml(tmp_path):
+    from trainserver.core.config import load_tables
+
+    path = tmp_path / "c.toml"
+    path.write_text('[paths]\nstate_dir = "/srv/state"\n\n[backup]\nkeep_daily = 7 7\n\n'
+                    '[alert]  # the chat\ntelegram_chat_id = "-100"\n')
+    config, problems = load_tables(path, ("paths", "alert"))
+    assert config["paths"]["state_dir"] == "/srv/state"
+    assert config["alert"]["telegram_chat_id"] == "-100"
+    assert "not valid TOML" in problems[0]
+
+
+def test_load_tables_raises_for_a_problem_in_its_own_tables(tmp_path):
+    from trainserver.core.config import load_tables
+
+    path = tmp_path / "c.toml"
+    path.write_text('[alert]\nrepeat_after = "often"\n')
+    with pytest.raises(config.ConfigError) as info:
+        load_tables(path, ("paths", "alert"))
+    assert "[alert] repeat_after" in info.value.problems[0]
+    path.write_text('[alert]\ntelegram_chat_id = \n')
+    with pytest.raises(config.ConfigError):
+        load_tables(path, ("paths", "alert"))

@@ -78,8 +78,9 @@ EXPECTED = {
         "critical-warning": ("ok", 0, 0),
         "available-spare": ("ok", 99, 10),
         "percentage-used": ("ok", 3, 80),
-        # 7 media errors on the first run: only a rise is critical (test_smart_rising.py)
-        "media-errors": ("ok", 7, None),
+        # 7 media errors on the first run: damage already there is a warning; a rise is
+        # critical (test_smart_rising.py)
+        "media-errors": ("warning", 7, None),
     }),
     "nvme-CRITICAL-WARNING-0x10_samsung-mzwll3t2.json": (
         "/dev/nvme0", "SAMSUNG MZWLL3T2HAJQ-00005 REDACTED", {

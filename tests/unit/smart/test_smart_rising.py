@@ -38,23 +38,25 @@ def test_reallocated_and_pending_rising(tmp_path):
     # The same disk, now as /dev/sdc, with 3 reallocated sectors and 1 pending sector.
     raised = set_raw(set_raw(fixture_json(WDC), 5, 3), 197, 1)
     second = night(state_file, "/dev/sdc", raised, 2000)
-    assert severities(second, "reallocated", "pending") == {"reallocated": "warning", "pending": "critical"}
+    assert severities(second, "reallocated", "pending") == {"reallocated": "critical", "pending": "critical"}
     assert second["reallocated"].summary == (
         "/dev/sdc: 3 reallocated sectors (attribute 5, up from 0 at the previous run)")
     assert second["pending"].value == 1
 
-    # A third night with the same counts: nothing rises. 3 stable reallocated sectors are ok (the
-    # documented decision); 1 pending sector is the plain warning.
+    # A third night with the same counts: nothing rises. 3 stable reallocated sectors stay a
+    # warning (the damage is real; people acknowledge it in ts-alert); 1 pending sector is the
+    # plain warning.
     third = night(state_file, "/dev/sdc", raised, 3000)
-    assert severities(third, "reallocated", "pending") == {"reallocated": "ok", "pending": "warning"}
+    assert severities(third, "reallocated", "pending") == {"reallocated": "warning", "pending": "warning"}
     assert third["reallocated"].summary.endswith("unchanged since the previous run)")
 
 
-def test_first_run_has_nothing_rising(tmp_path):
+def test_damage_already_there_at_the_first_run_is_reported(tmp_path):
+    """Nothing can be rising at the first run, but a disk installed with damage has it."""
     state_file = StateFile(tmp_path / "smart.json")
     raised = set_raw(set_raw(fixture_json(WDC), 5, 3), 197, 1)
     first = night(state_file, "/dev/sdb", raised, 1000)
-    assert severities(first, "reallocated", "pending") == {"reallocated": "ok", "pending": "warning"}
+    assert severities(first, "reallocated", "pending") == {"reallocated": "warning", "pending": "warning"}
     assert "first reading" in first["reallocated"].summary
 
 
@@ -63,17 +65,19 @@ def test_reallocated_at_17_is_critical_without_rising(tmp_path):
     first = night(state_file, "/dev/sdb", set_raw(fixture_json(WDC), 5, 17), 1000)
     assert first["reallocated"].severity.label == "critical"
     sixteen = night(StateFile(tmp_path / "other.json"), "/dev/sdb", set_raw(fixture_json(WDC), 5, 16), 1000)
-    assert sixteen["reallocated"].severity.label == "ok"
+    assert sixteen["reallocated"].severity.label == "warning"
 
 
 def test_nvme_media_errors_rising_is_critical(tmp_path):
     state_file = StateFile(tmp_path / "smart.json")
-    assert night(state_file, "/dev/nvme0", fixture_json(NVME), 1000)["media-errors"].severity.label == "ok"
+    assert night(state_file, "/dev/nvme0", fixture_json(NVME), 1000)["media-errors"].severity.label == "warning"
     document = fixture_json(NVME)
     document["nvme_smart_health_information_log"]["media_errors"] = 9
     second = night(state_file, "/dev/nvme0", document, 2000)
     assert second["media-errors"].severity.label == "critical"
     assert second["media-errors"].summary == "/dev/nvme0: 9 media errors (up from 7 at the previous run)"
+    # Steady again: back to the warning, which an acknowledgement in ts-alert silences.
+    assert night(state_file, "/dev/nvme0", document, 3000)["media-errors"].severity.label == "warning"
 
 
 def test_scsi_grown_defects_rising_is_critical(tmp_path):
@@ -110,7 +114,8 @@ def test_standby_is_skipped_and_keeps_the_previous_counts(tmp_path):
     assert outcome.state["disks"][SUBJECT]["read_at"] == 1000  # not read this time
     # Awake again the next night, with a reallocated sector more than two nights ago.
     third = night(state_file, "/dev/sdb", set_raw(fixture_json(WDC), 5, 1), 3000)
-    assert third["reallocated"].severity.label == "warning"
+    assert third["reallocated"].severity.label == "critical"
+    assert third["reallocated"].summary.endswith("up from 0 at the previous run)")
 
 
 def test_standby_output_with_the_disks_identity_keeps_the_previous_counts(tmp_path):
@@ -144,7 +149,7 @@ def test_a_state_of_another_shape_is_no_previous_state(disks):
     outcome = assess.assess([reading], state, 60, 1000)
     findings = {f.check: f for f in outcome.findings}
     assert findings["reallocated"].summary == "/dev/sdb: 3 reallocated sectors (attribute 5, first reading)"
-    assert findings["reallocated"].severity.label == "ok"
+    assert findings["reallocated"].severity.label == "warning"
     assert outcome.state["disks"][SUBJECT]["counters"] == {"reallocated": 3, "pending": 0}
     assert outcome.metrics
 
@@ -155,5 +160,5 @@ def test_a_state_entry_of_another_shape_does_not_hide_the_other_disks():
     reading = assess.Reading(device="/dev/sdb", stdout=json.dumps(set_raw(fixture_json(WDC), 5, 3)))
     outcome = assess.assess([reading], state, 60, 1000)
     reallocated = next(f for f in outcome.findings if f.check == "reallocated")
-    assert reallocated.severity.label == "warning"  # 1 -> 3
+    assert reallocated.severity.label == "critical"  # 1 -> 3
     assert set(outcome.state["disks"]) == {SUBJECT}

@@ -10,7 +10,7 @@ def test_help_lists_the_commands_and_exit_statuses(run_tool):
     assert "check" in text and "scan" in text
     assert "0 every subject is ok" in text
     assert "2 at least one critical finding" in text
-    assert "75 another run of the same tool holds its lock" in text
+    assert "75 another run held the lock for longer than this one waits" in text
     check = run_tool("ts-smart", "check", "--help")
     assert check.returncode == 0
     assert "skipped: in standby" in check.stdout
@@ -19,7 +19,12 @@ def test_help_lists_the_commands_and_exit_statuses(run_tool):
 def test_missing_config_exits_3_without_traceback(run_tool, tmp_path):
     result = run_tool("ts-smart", "--config", str(tmp_path / "nope.toml"), "check", "--json")
     assert result.returncode == 3
-    assert result.stdout == ""
+    # Under --json the failure is a finding too, so ts-alert pipe reports why.
+    (line,) = result.stdout.splitlines()
+    failure = json.loads(line)
+    assert (failure["tool"], failure["check"], failure["subject"], failure["severity"]) == \
+        ("smart", "run", "ts-smart check", "unknown")
+    assert "no such file" in failure["summary"]
     assert "no such file" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -71,22 +71,28 @@ def test_a_missing_device_is_critical():
     assert devices.severity.label == "critical" and "1 of 4 devices missing" in devices.summary
 
 
-def test_counter_rises_read_and_generation_warn_others_are_critical_and_report_once():
+def test_counted_errors_warn_from_the_first_run_and_every_rise_is_critical():
     facts = healthy_facts()
     facts.stats[2]["read_io_errs"] = 3
-    found, state = run(facts)
+    found, state = run(facts)  # the first run: counted before ts-storage looked
     assert labels(found, "device-errors") == {"ok", "warning"}
+    (first,) = [f for f in found.values() if f.severity.label == "warning"]
+    assert "read_io_errs 3 (first reading" in first.summary
+    assert "btrfs device stats --reset" in first.summary
     facts.stats[3]["corruption_errs"] = 1
     found, state = run(facts, state)
-    assert labels(found, "device-errors") == {"ok", "critical"}  # read errors: old, not again
-    found, state = run(facts, state)
-    assert labels(found, "device-errors") == {"ok"}
-    assert sum("already reported" in f.summary for f in found.values()) == 2
-    for name in ("write_io_errs", "flush_io_errs", "generation_errs"):
+    assert labels(found, "device-errors") == {"ok", "warning", "critical"}
+    found, state = run(facts, state)  # steady: still counted, still a warning, never ok
+    assert labels(found, "device-errors") == {"ok", "warning"}
+    assert sum("unchanged since the previous run" in f.summary for f in found.values()) == 2
+    for name in ("write_io_errs", "flush_io_errs", "generation_errs", "read_io_errs"):
         rising = copy.deepcopy(facts)
         rising.stats[1][name] += 1
-        expected = "warning" if name == "generation_errs" else "critical"
-        assert expected in labels(run(rising, state)[0], "device-errors"), name
+        assert "critical" in labels(run(rising, state)[0], "device-errors"), name
+    reset = copy.deepcopy(facts)
+    for row in reset.stats.values():
+        row.update(read_io_errs=0, corruption_errs=0)
+    assert labels(run(reset, state)[0], "device-errors") == {"ok"}
 
 
 def test_counters_are_remembered_per_filesystem_and_devid():

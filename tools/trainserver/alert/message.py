@@ -10,6 +10,8 @@ from trainserver.alert.decide import NEW, REMINDER, RESOLVED, WORSE
 LIMIT = 4096
 
 _ICON = {"critical": "\U0001F534", "warning": "\U0001F7E1", "unknown": "\u2754", "ok": "\u2705"}
+_SILENCED = "\U0001F515"
+_BELL = "\U0001F514"
 _ORDER = {NEW: 0, WORSE: 1, REMINDER: 2, RESOLVED: 3}
 
 
@@ -32,7 +34,8 @@ def _line(event):
             detail += f", threshold {finding.threshold}"
         text += f" ({html.escape(detail)})"
     if event.kind == WORSE:
-        text += f" [worse, was {html.escape(event.previous.label)}]"
+        lifted = "; its acknowledgement is lifted" if event.acknowledged else ""
+        text += f" [worse, was {html.escape(event.previous.label)}{lifted}]"
     elif event.kind == REMINDER:
         text += f" [still open since {_when(event.since)}]"
     elif event.kind == RESOLVED:
@@ -49,14 +52,31 @@ def digest(events, host):
     return "\n".join([header, *(_line(e) for e in ordered)])
 
 
-def unit_failed(unit, host, journal_tail, limit=LIMIT):
-    """The message for a systemd unit that failed, with its last journal lines.
+def acknowledgement(record, host, removed=False):
+    """The notice that a problem was acknowledged (or no longer is), so the team knows."""
+    where = html.escape(f"{record['tool']}/{record['check']} {record['subject']}")
+    header = f"<b>trainserver on {html.escape(host)}</b>"
+    if removed:
+        return (f"{header}\n{_BELL} <b>ACKNOWLEDGEMENT REMOVED</b> {where}: "
+                f"{html.escape(record['summary'])} [reminders resume]")
+    ack = record["ack"]
+    until = f" until {_when(ack['until'])}" if ack.get("until") is not None else \
+        " until it gets worse or is resolved"
+    comment = f" ({html.escape(ack['comment'])})" if ack.get("comment") else ""
+    return (f"{header}\n{_SILENCED} <b>ACKNOWLEDGED</b> {where}: "
+            f"{html.escape(record['summary'])}{comment} [no reminders{until}]")
+
+
+def unit_failed(unit, host, journal_tail, result="", limit=LIMIT):
+    """The message for a systemd unit that failed: how it ended (`result`, such as "timeout,
+    killed TERM"), then its last journal lines.
 
     The newest lines matter most: older ones are dropped until the message fits in one piece,
-    so the <pre> block is never cut in two.
+    so the <pre> block is never cut in two; how the unit ended is never dropped.
     """
+    ended = f": {html.escape(result)}" if result else ""
     head = (f"<b>trainserver on {html.escape(host)}</b>\n"
-            f"{_ICON['critical']} <b>UNIT FAILED</b> {html.escape(unit)}\n")
+            f"{_ICON['critical']} <b>UNIT FAILED</b> {html.escape(unit)}{ended}\n")
     lines = [html.escape(line) for line in journal_tail.strip().splitlines()] or ["(no journal lines)"]
     while len(lines) > 1 and len(head) + len("<pre></pre>") + len("\n".join(lines)) > limit:
         lines.pop(0)

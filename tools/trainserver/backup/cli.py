@@ -10,9 +10,15 @@ from trainserver.core.checks import CHECK_EXIT_STATUS
 STATE_NAME = "backup"
 EXIT_STATUS = {
     **CHECK_EXIT_STATUS,
-    1: "run: the worst finding is a warning (a configured subvolume not backed up); init and "
-       "snapshots: restic failed (the message says why)",
-    2: "run: the backup or the retention failed (critical; the finding says why)",
+    1: "run, verify, prune: the worst finding is a warning (a configured subvolume not backed "
+       "up, no backup yet to verify); the job itself was done",
+    2: "run, prune: failed (critical; with --json a finding says why); verify: the repository "
+       "or the restored sample is damaged; init, snapshots, restore: failed or refused",
+    3: "verify: could not verify (with --json an unknown finding says why); any command: a "
+       "usage or config error",
+    75: "run, verify and prune share one lock with init and restore: run, verify and prune "
+        "wait [backup] lock_wait for it, init and restore not at all; nothing was done (the "
+        "message, and with --json a finding, names the holder)",
 }
 
 
@@ -36,6 +42,12 @@ def cli():
     feature flag device-id-for-hardlinks in `restic features` (0.17 and later, Debian 13's
     0.18) runs the backup with RESTIC_FEATURES=device-id-for-hardlinks, which stores the device
     ID only for hard links; the first such run stores every directory once more.
+
+    The three units run in a sandbox that leaves the file system read-only but for the storage,
+    restic's cache, /etc/trainserver (rclone saves refreshed Drive tokens there) and the state.
+    A repository on a local path (a NAS mount, a second disk) must be made writable for them:
+    `systemctl edit ts-backup.service` (and ts-backup-verify.service, ts-backup-prune.service)
+    with [Service] ReadWritePaths=/path/of/the/repository.
     """
 
 
@@ -54,13 +66,14 @@ def init(tool, dry_run):
     since without it the backups cannot be read."""
     from trainserver.backup import job
 
+    # By hand, at once: a person is told who holds the lock rather than left waiting for hours.
     with tool.lock():
         click.echo(job.init(_settings(tool)))
     return core_cli.EXIT_OK
 
 
 @cli.command()
-@core_cli.json_option
+@core_cli.reports(core_cli.ACTION, job="backup")
 @core_cli.dry_run_option
 @click.pass_obj
 def run(tool, as_json, dry_run):
@@ -82,7 +95,7 @@ def run(tool, as_json, dry_run):
     # config) is refused before the start ping: the admin must fix it, and the missing end
     # ping makes healthchecks.io alert too.
     job.preflight(settings)
-    with tool.lock():
+    with tool.lock(wait=settings.lock_wait):
         beat = Heartbeat(settings.healthcheck_url)
         if not dry_run:
             beat.start()
@@ -152,7 +165,7 @@ def status(tool, as_json):
 
 
 @cli.command()
-@core_cli.json_option
+@core_cli.reports(core_cli.CHECK, job="backup-verify")
 @click.pass_obj
 def verify(tool, as_json):
     """Prove the backups can be read back (monthly, from ts-backup-verify.timer).
@@ -167,7 +180,8 @@ def verify(tool, as_json):
     from trainserver.core.checks import report as print_findings
 
     settings = _settings(tool)
-    with tool.lock():
+    # Waits for a running backup (up to [backup] lock_wait) rather than skipping the month.
+    with tool.lock(wait=settings.lock_wait):
         record = tool.state_file(STATE_NAME).load({})
         position_file = tool.state_file(STATE_NAME + "-verify")
         position = position_file.load({}).get("next_subset", 1)
@@ -180,7 +194,7 @@ def verify(tool, as_json):
 
 
 @cli.command()
-@core_cli.json_option
+@core_cli.reports(core_cli.ACTION, job="backup-prune")
 @core_cli.dry_run_option
 @click.pass_obj
 def prune(tool, as_json, dry_run):
@@ -189,8 +203,9 @@ def prune(tool, as_json, dry_run):
     from trainserver.backup import job
     from trainserver.core.checks import report as print_findings
 
-    with tool.lock():
-        found = [job.prune(_settings(tool))]
+    settings = _settings(tool)
+    with tool.lock(wait=settings.lock_wait):
+        found = [job.prune(settings)]
     return print_findings(found, as_json)
 
 
@@ -211,7 +226,7 @@ def restore(tool, path, snapshot, target, overwrite, dry_run):
     unless --overwrite is given."""
     from trainserver.backup import restore as restoring
 
-    with tool.lock():
+    with tool.lock():  # by hand: says at once who holds it (exit 75), as init does
         placed = restoring.restore(_settings(tool), path, snapshot=snapshot, target=target,
                                    overwrite=overwrite)
     click.echo(("dry run: would restore" if dry_run else "restored") +

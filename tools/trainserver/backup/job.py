@@ -43,6 +43,7 @@ class Settings:
     verify_subsets: int = 12
     verify_sample_bytes: int = 2**30
     verify_sample_dirs: int = 20
+    lock_wait: float = 0.0    # seconds run, verify and prune wait for one another
 
     @classmethod
     def from_config(cls, config):
@@ -58,7 +59,8 @@ class Settings:
                    prune_max_unused=table["prune_max_unused"],
                    verify_subsets=table["verify_subsets"],
                    verify_sample_bytes=int(table["verify_sample_bytes"]),
-                   verify_sample_dirs=table["verify_sample_dirs"])
+                   verify_sample_dirs=table["verify_sample_dirs"],
+                   lock_wait=float(table["lock_wait"]))
 
 
 def environment(settings):

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from trainserver.core.findings import Finding, Severity
 
-TOOL = "ts-backup"
+TOOL = "backup"
 
 
 @dataclass

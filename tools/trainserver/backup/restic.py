@@ -276,6 +276,9 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # The line that says what went wrong; restic follows it with hints ("Is there a repository at
 # the following location?", "the `unlock` command can be used ..."), which say less.
 _CAUSE = re.compile(r"^(Fatal:|unable to create lock)")
+# "Fatal: There were 3 errors" after a restore says how many, not what: the first error says.
+_COUNTED = re.compile(r"^Fatal: There were \d+ errors?$")
+_IGNORED = re.compile(r"^ignoring error for ")
 
 
 def error_line(stderr):
@@ -294,6 +297,10 @@ def error_line(stderr):
             lines += [part.strip() for part in message["message"].splitlines() if part.strip()]
     causes = [line for line in lines if _CAUSE.match(line)]
     found = (causes or lines or [""])[-1]
+    if _COUNTED.match(found):
+        first = next((line for line in lines if _IGNORED.match(line)), None)
+        if first:
+            found += f"; the first: {first[len('ignoring error for '):]}"
     # Through the rclone backend restic only says "error talking HTTP to rclone": the reason
     # (no network, wrong credentials) is in rclone's own line before it.
     for line in lines:

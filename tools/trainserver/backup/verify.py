@@ -17,7 +17,7 @@ import tempfile
 from trainserver.backup import job, restic, sample, snapset
 from trainserver.core.findings import Finding, Severity
 
-TOOL = "ts-backup"
+TOOL = "backup"
 CHECK_TIMEOUT = 12 * 3600
 RESTORE_TIMEOUT = 6 * 3600
 NAMED = 10

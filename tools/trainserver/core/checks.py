@@ -6,6 +6,10 @@ for people. The exit status is the worst severity (0 ok, 1 warning, 2 critical, 
 
 import sys
 
+# How long a check waits for its own previous run (never for an action's lock: checks have
+# their own). A run holding it longer than this is hung.
+CHECK_LOCK_WAIT = 600
+
 
 def report(findings, as_json, stream=None):
     """Print `findings` and return the exit status for them."""

@@ -1,36 +1,56 @@
 """What every ts-* command line shares: common options, lazy config, and one error boundary.
 
 Errors are caught once, here: each known kind becomes one clear message and a documented exit
-status; a traceback is shown only with --verbose.
+status; a traceback is shown only with --verbose. A command that reports findings (declared with
+`reports`) also prints its failure as a finding under --json, so that `ts-alert pipe` and
+anything else reading the findings sees why it failed, at the right severity.
+
+The exit-status contract (trainserver(7)):
+- a check exits with its worst finding, as monitoring plugins do: 0 ok, 1 warning, 2 critical,
+  3 unknown (it could not check; also usage and config errors);
+- an action that did its job exits 0, or 1 when a finding is a warning; an action that could
+  not do its job exits 2 (critical), never 1: "only a warning" it is not;
+- 70 is a bug, 75 a lock another run held for longer than this run would wait.
 Start-up cost matters (tools run from timers, and --help must be quick): this module imports
 only click and the error classes; logging, the config loader, the command runner and the lock
 are imported when first used (logging alone is ~4 ms).
 """
 
+import functools
 import sys
+import time
 
 import click
 
 from trainserver import __version__
-from trainserver.core.errors import ActionError, CommandError, ConfigError, LockHeld, SecretError
+from trainserver.core.errors import (ActionError, AlertUnavailable, CommandError, ConfigError,
+                                     LockHeld, SecretError)
 
 DEFAULT_CONFIG = "/etc/trainserver/trainserver.toml"
 
 EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_CRITICAL = 2
-EXIT_UNKNOWN = 3  # also usage and config errors, as monitoring plugins do
+EXIT_WARNING = 1
+EXIT_CRITICAL = 2  # also: an action that could not do its job
+EXIT_UNKNOWN = 3  # a check that could not check; also usage and config errors
 EXIT_SOFTWARE = 70  # a bug: please report it with the --verbose traceback
-# EX_TEMPFAIL from sysexits.h: "try again later". Units list it in SuccessExitStatus= so that a
-# timer run that finds the previous run still busy is not a failure.
+# EX_TEMPFAIL from sysexits.h: "try again later": another run held the lock for as long as this
+# one would wait. Under --json a finding says who held it (critical for an action, unknown for a
+# check), and that is what ts-alert pipe reports.
 EXIT_LOCKED = 75
+# EX_CONFIG: ts-alert's own settings or token cannot be used, so no alert can be sent at all.
+EXIT_ALERT_UNAVAILABLE = 78
 EXIT_INTERRUPTED = 130
+
+# What a command's failure is: a check that could not check is unknown, an action that could not
+# do its job is critical.
+CHECK, ACTION = "check", "action"
+_FAILURE = {CHECK: EXIT_UNKNOWN, ACTION: EXIT_CRITICAL}
 
 COMMON_EXIT_STATUS = {
     EXIT_OK: "success",
     EXIT_UNKNOWN: "usage error, or the config file is missing or invalid",
-    EXIT_LOCKED: "another run of the same tool holds its lock; nothing was done "
-                 "(units treat this as success)",
+    EXIT_LOCKED: "another run held the lock for longer than this one waits; nothing was done "
+                 "(with --json a finding names the holder)",
     EXIT_SOFTWARE: "internal error (run again with --verbose for the traceback)",
     EXIT_INTERRUPTED: "interrupted",
 }
@@ -78,14 +98,26 @@ class ToolContext:
                            directory, exc)
             return None
 
-    def lock(self, wait=0):
-        """The tool's lock, in the configured lock directory (`wait`: seconds to wait for it)."""
+    def lock(self, name=None, wait=0):
+        """The lock NAME (default: the tool's own) in the configured lock directory; `wait`:
+        seconds to wait for it before giving up with LockHeld."""
         from trainserver.core.lock import ToolLock
 
-        return ToolLock(self.tool, self.config["paths"]["lock_dir"], wait=wait)
+        return ToolLock(name or self.tool, self.config["paths"]["lock_dir"], wait=wait)
+
+    def config_tables(self, tables):
+        """(config, problems): only `tables` validated, problems elsewhere returned, not raised.
+
+        For ts-alert, which must go on sending while another tool's table is broken."""
+        from trainserver.core import config as config_module
+
+        if self._config is not None:
+            return self._config, []
+        return config_module.load_tables(self.config_path, tables)
 
 
-_state = {"tool": "trainserver", "verbose": False, "logging": False}
+_state = {"tool": "trainserver", "verbose": False, "logging": False, "short": "trainserver",
+          "command": None, "kind": None, "json": False}
 
 
 def _setup_logging(verbose):
@@ -122,6 +154,7 @@ def tool_group(tool, exit_status=None, **attrs):
         def wrapper(ctx, config_path, verbose, **kwargs):
             # Here, not in an option callback: --help never gets this far and stays fast.
             _setup_logging(verbose)
+            _state["short"] = tool
             ctx.obj = ToolContext(tool, config_path, verbose)
             return ctx.invoke(function, **kwargs)
 
@@ -137,6 +170,61 @@ def tool_group(tool, exit_status=None, **attrs):
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def reports(kind, job=None):
+    """Decorator for a command that prints findings: adds --json, and tells the boundary what
+    this command's failure is (CHECK: unknown, exit 3; ACTION: critical, exit 2), so that under
+    --json the failure is printed as a finding too. `job` names the scheduled job whose runs are
+    recorded for `ts-alert overdue` (core.jobs); a dry run records nothing."""
+
+    def decorator(function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            ctx = click.get_current_context()
+            _state.update(command=f"{ctx.find_root().info_name} {ctx.info_name}", kind=kind,
+                          json=bool(kwargs.get("as_json")))
+            started = time.time()
+            record = job and not kwargs.get("dry_run")
+            try:
+                status = function(*args, **kwargs)
+            except BaseException as exc:
+                if record:
+                    _record(ctx.obj, job, _status_of(exc, kind), started)
+                raise
+            if record:
+                _record(ctx.obj, job, status if isinstance(status, int) else EXIT_OK, started)
+            return status
+
+        return json_option(wrapper)
+
+    return decorator
+
+
+def _record(tool, job, status, started):
+    """Best effort: the job's own outcome matters more than its record (a failure is logged)."""
+    from trainserver.core import jobs
+
+    try:
+        jobs.record(tool.config["paths"]["state_dir"], job, status, started)
+    except Exception as exc:  # never instead of the run's own outcome or error
+        _log().warning("the run of %s was not recorded for the age check: %s", job, exc)
+
+
+def _status_of(error, kind):
+    """The exit status the boundary gives `error` in a command of `kind`."""
+    failure = _FAILURE.get(kind, EXIT_CRITICAL)
+    if isinstance(error, (ConfigError, click.ClickException)):
+        return EXIT_UNKNOWN
+    if isinstance(error, LockHeld):
+        return EXIT_LOCKED
+    if isinstance(error, AlertUnavailable):
+        return EXIT_ALERT_UNAVAILABLE
+    if isinstance(error, (SecretError, ActionError, CommandError)):
+        return failure
+    if isinstance(error, (KeyboardInterrupt, click.exceptions.Abort)):
+        return EXIT_INTERRUPTED
+    return EXIT_SOFTWARE
 
 
 def _dry_run_callback(ctx, param, value):
@@ -155,9 +243,27 @@ def _error(message):
     _log().error("%s", message)
 
 
+def _failure_finding(message, status):
+    """Under --json, a reporting command's failure as a finding on stdout, keyed on the command
+    (tool, "run", "ts-backup run"): the key `ts-alert pipe` resolves when the command next runs
+    to its end."""
+    if not (_state["json"] and _state["kind"] and _state["command"]):
+        return
+    from trainserver.core.findings import Finding, Severity
+
+    if status == EXIT_UNKNOWN or _state["kind"] == CHECK:
+        severity = Severity.UNKNOWN
+    else:
+        severity = Severity.CRITICAL
+    finding = Finding(_state["short"], "run", _state["command"], severity,
+                      f"{_state['command']} could not do its job: {message}")
+    sys.stdout.write(finding.to_json() + "\n")
+    sys.stdout.flush()
+
+
 def main(group, args=None):
     """Run `group` as a console script and exit with its documented status."""
-    _state["tool"] = group.name
+    _state.update(tool=group.name, command=None, kind=None, json=False)
     try:
         status = group.main(args=args, prog_name=group.name, standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -171,26 +277,27 @@ def main(group, args=None):
         for problem in exc.problems:
             _error(problem)
         status = EXIT_UNKNOWN
-    except SecretError as exc:
-        _error(str(exc))
-        status = EXIT_UNKNOWN
+        _failure_finding("config error: " + "; ".join(exc.problems), status)
     except LockHeld as exc:
-        _log().warning("%s", exc)
+        _error(str(exc))
         status = EXIT_LOCKED
+        _failure_finding(str(exc), status)
     except KeyboardInterrupt:
         status = EXIT_INTERRUPTED
-    except ActionError as exc:
+    except AlertUnavailable as exc:
+        _error(f"alerts cannot be sent: {exc}")
+        status = EXIT_ALERT_UNAVAILABLE
+    except (SecretError, ActionError, CommandError) as exc:
         _error(str(exc))
-        status = EXIT_FAILURE
-    except CommandError as exc:
-        _error(str(exc))
-        if _state["verbose"]:
+        if isinstance(exc, CommandError) and _state["verbose"]:
             _log().exception("traceback:")
-        status = EXIT_FAILURE
+        status = _status_of(exc, _state["kind"])
+        _failure_finding(str(exc), status)
     except Exception as exc:  # the one boundary: anything else is a bug, reported in one line
         if _state["verbose"]:
             _log().exception("internal error: %s", exc)
         else:
             _error(f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)")
         status = EXIT_SOFTWARE
+        _failure_finding(f"internal error: {type(exc).__name__}: {exc}", status)
     sys.exit(status if isinstance(status, int) else EXIT_OK)

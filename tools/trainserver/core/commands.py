@@ -83,6 +83,9 @@ def run(argv, *, changes, timeout=DEFAULT_TIMEOUT, ok_codes=(0,), input=None, en
         returncode, stdout, stderr = command.run(retcode=None, timeout=timeout)
     except ProcessTimedOut:
         raise CommandError(argv, f"timed out after {timeout} s") from None
+    except FileNotFoundError:
+        # An absolute path plumbum did not look up: the same words as a name not on PATH.
+        raise CommandError(argv, "program not found (is its package installed?)") from None
     except OSError as exc:
         raise CommandError(argv, f"could not start: {exc.strerror}") from None
     if ok_codes is not None and returncode not in ok_codes:

@@ -10,7 +10,7 @@ from trainserver.core import schema as config_schema
 from trainserver.core import units
 from trainserver.core.errors import ConfigError
 
-__all__ = ["Config", "ConfigError", "load", "validate"]
+__all__ = ["Config", "ConfigError", "load", "load_tables", "validate"]
 
 
 class Config:
@@ -204,3 +204,51 @@ def load(path, schema=config_schema.SCHEMA, checks=None):
     if problems:
         raise ConfigError(problems)
     return Config(path, effective, schema)
+
+
+def _table_texts(text):
+    """{table name: its text} for each [table] section, so one can be read while another
+    section of the file is not valid TOML."""
+    import re
+
+    header = re.compile(r"^\s*\[\s*([A-Za-z0-9_-]+)\s*\]\s*(#.*)?$")
+    sections, name, lines = {}, None, []
+    for line in text.splitlines():
+        found = header.match(line)
+        if found:
+            if name:
+                sections[name] = "\n".join(lines)
+            name, lines = found.group(1), [line]
+        elif name:
+            lines.append(line)
+    if name:
+        sections[name] = "\n".join(lines)
+    return sections
+
+
+def load_tables(path, tables, schema=config_schema.SCHEMA):
+    """(Config, problems): the config with only `tables` validated and the others at their
+    defaults, and the problems found anywhere else (not raised).
+
+    For the alert path, which must keep working when another tool's table, or another section's
+    TOML, is broken. A problem in one of `tables` itself still raises ConfigError.
+    """
+    path = str(path)
+    text = read_text(path)
+    try:
+        data = parse_toml(text, path)
+        problems = validate(data, path, schema)
+    except ConfigError as exc:
+        problems = list(exc.problems)
+        data = {}
+        for name, section in _table_texts(text).items():
+            if name in tables:
+                data.update(parse_toml(section, f"{path} [{name}]"))
+    own_schema = {**schema, "properties": {name: schema["properties"][name] for name in tables},
+                  "additionalProperties": True}
+    own = {name: data[name] for name in tables if name in data}
+    own_problems = validate(own, path, own_schema)
+    if own_problems:
+        raise ConfigError(own_problems)
+    effective = merge_defaults(own, schema)
+    return Config(path, effective, schema), problems

@@ -25,13 +25,35 @@ class SecretError(Exception):
 
 
 class LockHeld(Exception):
-    """Another run of the same tool holds its lock."""
+    """Another run holds the lock, and went on holding it for as long as this run would wait.
 
-    def __init__(self, path, pid):
+    `holder` is what the holder wrote into the lock file (core.lock.Holder), or None.
+    """
+
+    def __init__(self, path, pid=None, holder=None, waited=0.0):
         self.path = path
-        self.pid = pid
-        holder = f"process {pid}" if pid else "another process"
-        super().__init__(f"another run holds the lock {path} ({holder}); not starting a second one")
+        self.pid = pid if pid is not None else getattr(holder, "pid", None)
+        self.holder = holder
+        self.waited = waited
+        who = holder.describe() if holder is not None else (
+            f"process {self.pid}" if self.pid else "another process")
+        if waited >= 1:
+            what = f"gave up after waiting {_span(waited)} for the lock {path}, held by {who}"
+        else:
+            what = f"another run holds the lock {path} ({who})"
+        super().__init__(f"{what}; nothing was done")
+
+
+def _span(seconds):
+    """A wait in the largest unit that says it (90 s, 12 min, 3 h 5 min)."""
+    seconds = round(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 120:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
 
 
 class CommandError(Exception):
@@ -50,3 +72,9 @@ class CommandError(Exception):
 
 class ActionError(Exception):
     """An action was refused or could not be done; the message says why and what to do."""
+
+
+class AlertUnavailable(Exception):
+    """ts-alert cannot send alerts at all: its own [alert] settings, its token, or Telegram
+    refusing the token. Kept apart from a config error of a check (exit 3, delivered as an
+    unknown finding), because nothing can deliver this one: the unit must fail."""

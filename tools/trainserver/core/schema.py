@@ -113,6 +113,11 @@ TABLES = {
                                    minimum=1, maximum=100),
         fstab=_path("/etc/fstab", "The fstab holding the storage's UUID= entry: ts-storage apply "
                     "adds it, ts-storage check compares the mounted filesystem with it."),
+        check_max_age=_duration("7h", "ts-alert overdue warns when ts-storage check (every 6 "
+                                "hours) has not run for longer than this (\"0\": never)."),
+        lock_wait=_duration("1h", "How long the scrub waits for a running apply (or another "
+                            "scrub) before giving up with a finding (ts-storage check never "
+                            "waits for them: it has a lock of its own)."),
         users=_key("array", [],
                    "Users whose homes/<user>, workspaces/<user> and tensorboard/<user> "
                    "subvolumes ts-storage apply creates (owned by the user when the account "
@@ -143,6 +148,10 @@ TABLES = {
         min_free=_size("100GiB", "Free-space floor: below it the oldest unprotected snapshots "
                        "are deleted first (never the newest of a subvolume, nor one younger "
                        "than min_age). \"0\" turns the guard off."),
+        max_age=_duration("3h", "ts-alert overdue warns when no hourly run of ts-snapshot has "
+                          "succeeded for longer than this (\"0\": never)."),
+        lock_wait=_duration("45min", "How long a run waits for another ts-snapshot run (a long "
+                            "prune, a restore) to finish before it gives up with a finding."),
     ),
     "backup": _table(
         "Off-site restic backups to Google Drive through rclone.",
@@ -194,6 +203,15 @@ TABLES = {
         verify_sample_dirs=_count(20, "The sample is at most this many random directories "
                                   "(restic slows down with many include patterns).",
                                   minimum=1),
+        max_age=_duration("26h", "ts-alert overdue reports critical when no backup has succeeded "
+                          "for longer than this (the daily run plus a margin; \"0\": never)."),
+        verify_max_age=_duration("35d", "ts-alert overdue warns when the monthly restore "
+                                 "verification has not verified for longer than this."),
+        prune_max_age=_duration("8d", "ts-alert overdue warns when the weekly prune has not "
+                                "succeeded for longer than this."),
+        lock_wait=_duration("20h", "How long run, verify and prune wait for one another (they "
+                            "share one lock; a first upload takes hours) before giving up with "
+                            "a finding, instead of skipping the day's or the month's run."),
     ),
     "smart": _table(
         "Disk health from smartctl (ts-smart).",
@@ -204,6 +222,8 @@ TABLES = {
                                  "Disk temperature warning in °C, used only for a disk that "
                                  "reports no limit of its own.", minimum=20, maximum=100),
         timeout=_duration("2min", "How long one smartctl call may take."),
+        max_age=_duration("26h", "ts-alert overdue warns when the daily ts-smart check has not "
+                          "run for longer than this (\"0\": never)."),
     ),
     "gpu": _table(
         "GPU temperature checks (ts-gpu-temp).",
@@ -211,6 +231,8 @@ TABLES = {
                                  minimum=30, maximum=120),
         timeout=_duration("1min", "How long one NVML read or nvidia-smi call may take; NVML "
                           "not answering within it is a critical finding (a hung driver)."),
+        max_age=_duration("1h", "ts-alert overdue warns when ts-gpu-temp (every 15 minutes) has "
+                          "not run for longer than this (\"0\": never, e.g. without a GPU)."),
     ),
     "oom": _table(
         "Kernel OOM kills, attributed to containers (ts-oom).",
@@ -219,6 +241,8 @@ TABLES = {
         repeat_window=_duration("1d", "Window in which kills in one container count together."),
         repeat_critical=_count(2, "Kills in one container within repeat_window that make the "
                                   "finding critical (a single kill is a warning).", minimum=2),
+        max_age=_duration("2h", "ts-alert overdue warns when ts-oom (every 30 minutes) has not "
+                          "run for longer than this (\"0\": never)."),
     ),
     "quota": _table(
         "Per-user storage usage.",

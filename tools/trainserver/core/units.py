@@ -10,7 +10,7 @@ Rates ("100Mbit/s", "100Mbps", "12MB/s", "12MiB/s"):
   so 100Mbit/s = 12,500,000 B/s (restic's --limit-upload wants KiB/s: 12,207).
 Durations ("30d", "15min", "1h 30min", "90s", "2w"):
   s/sec/second(s), min/minute(s) (also "m", as systemd does), h/hour(s), d/day(s), w/week(s).
-  Months and years are refused: their length varies. The result is seconds.
+  Months and years are refused: their length varies. The result is seconds. "0" is 0.
 """
 
 import re
@@ -80,6 +80,8 @@ def parse_duration(text):
     """Seconds in a duration such as "30d", "15min" or "1h 30min"."""
     if not isinstance(text, str) or not text.strip():
         raise UnitError(f"expected {DURATION_HINT}")
+    if text.strip() == "0":  # where a key allows it, "0" turns something off
+        return 0
     total = Fraction(0)
     position = 0
     text = text.strip()

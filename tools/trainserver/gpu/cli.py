@@ -44,7 +44,7 @@ def cli():
 
 
 @cli.command()
-@core_cli.json_option
+@core_cli.reports(core_cli.CHECK, job="gpu-temp")
 @click.pass_obj
 def check(tool, as_json):
     """Report every GPU's temperature against its thresholds.
@@ -63,7 +63,7 @@ def check(tool, as_json):
     from trainserver.gpu.readings import GpuReadError
 
     settings = tool.config["gpu"]
-    with tool.lock():
+    with tool.lock(wait=checks.CHECK_LOCK_WAIT):
         state_file = tool.state_file("gpu")
         remembered = assess.remembered_gpus(_load_state(state_file))
         try:
@@ -92,7 +92,9 @@ def forget(tool, uuids):
     UUID is as shown in the findings (GPU-...). A GPU still present is remembered again by the
     next check.
     """
-    with tool.lock():
+    from trainserver.core.checks import CHECK_LOCK_WAIT
+
+    with tool.lock(wait=CHECK_LOCK_WAIT):
         state_file = tool.state_file("gpu")
         document = state_file.load({})
         gpus = document.get("gpus", {}) if isinstance(document, dict) else {}

@@ -9,6 +9,7 @@ their findings must be printed whatever happens to the metrics.
 import logging
 import time
 
+from trainserver.core.checks import CHECK_LOCK_WAIT
 from trainserver.core.errors import CommandError
 from trainserver.core.findings import Finding, Severity
 from trainserver.core.metrics import Metric
@@ -59,7 +60,8 @@ def run(tool, source="auto", now=None):
     """Findings of one check run (the state, kill log and metrics are updated)."""
     settings = tool.config["oom"]
     state_file = tool.state_file(STATE_NAME)
-    with tool.lock():
+    # Waits for its own previous run only: no action shares this lock.
+    with tool.lock(wait=CHECK_LOCK_WAIT):
         state = state_file.load({})
         if not isinstance(state, dict):
             log.warning("%s: not a JSON object, starting afresh", state_file.path)

@@ -15,7 +15,7 @@ def cli():
 
 
 @cli.command()
-@core_cli.json_option
+@core_cli.reports(core_cli.CHECK, job="oom")
 @click.option("--source", type=click.Choice(["auto", "journal", "kmsg"]), default="auto",
               show_default=True,
               help="Where to read the kernel log: the journal (where systemd is PID 1), "

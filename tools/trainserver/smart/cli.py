@@ -22,7 +22,7 @@ def cli():
 
 
 @cli.command()
-@core_cli.json_option
+@core_cli.reports(core_cli.CHECK, job="smart")
 @click.pass_obj
 def check(tool, as_json):
     """Check every disk; exit with the worst finding.
@@ -36,8 +36,8 @@ def check(tool, as_json):
       health             SMART overall health failed: critical
       temperature        at the drive's own limit (else [smart]
                          temperature_warning): warning
-      reallocated        ATA 5: rising: warning; 17 or more, or failing
-                         now: critical
+      reallocated        ATA 5: above 0: warning; rising, 17 or more, or
+                         failing now: critical
       pending            ATA 197: 1: warning; 2 or more, or rising: critical
       offline-uncorrectable, reported-uncorrect, spin-retry
                          ATA 198, 187, 10: 1 or more: critical
@@ -49,20 +49,26 @@ def check(tool, as_json):
       critical-warning   NVMe: any bit set: critical
       available-spare    NVMe: below its threshold: critical
       percentage-used    NVMe: 80 or more: warning; above 95: critical
-      media-errors       NVMe: rising: critical
+      media-errors       NVMe: above 0: warning; rising: critical
       grown-defects      SCSI: above 0: warning; rising: critical
       uncorrected-errors SCSI: above 0: critical
       scan               no disk found: unknown
 
-    "Rising" compares with the previous run that read the disk; the first run
-    has no previous counts, so nothing is rising then. Reallocated sectors
-    above 0 that stopped growing (and are fewer than 17) are ok, with the count
-    in the summary and the metrics.
+    "Rising" compares with the previous run that read the disk. Damage that
+    never heals (reallocated and pending sectors, media errors, grown defects)
+    is reported from the first run on, also when it was already there when
+    the package was installed: a steady count stays a warning for as long as
+    the disk is in use, and a rise is critical. To stop the reminders about a
+    count you know of (a spare is ordered, the disk is watched), acknowledge
+    it: `ts-alert ack smart reallocated SUBJECT` (ts-alert status prints the
+    exact command). The acknowledgement holds until the count rises again,
+    which is critical and worse than the warning you acknowledged, so the
+    rise is sent at once.
     """
-    from trainserver.core.checks import report
+    from trainserver.core.checks import CHECK_LOCK_WAIT, report
     from trainserver.smart import run
 
-    with tool.lock():
+    with tool.lock(wait=CHECK_LOCK_WAIT):
         findings = run.check(tool)
     return report(findings, as_json)
 

@@ -4,10 +4,14 @@ The limits are those of the issue that specified ts-smart (and of Backblaze's dr
 for the ATA attributes). `before` holds the previous run's counters (history.previous); on the
 first run it is empty and nothing is "rising".
 
-Decision: attribute 5 (reallocated sectors) above 0 but below 17 and not rising is ok, with the
-count in the summary and in the metrics. A warning that can never resolve would be repeated by
-ts-alert every interval until people learn to ignore it; the first growth is a warning, and 17
-or more is critical whatever the trend.
+Damage counters that never go back down (reallocated sectors, NVMe media errors, SCSI grown
+defects) are judged by what they are, from the first run on: a count above 0 is a warning
+whether it is new, steady or was already there when ts-smart first read the disk; a count
+that rose since the previous run is critical (the disk is failing now); 17 or more
+reallocated sectors are critical whatever the trend. A steady count stays a warning, because
+the damage is real: people silence a problem they know about with `ts-alert ack`, which
+holds until the count rises again (critical is worse than the acknowledged warning), never by
+the check calling it ok.
 """
 
 from trainserver.core.findings import Finding, Severity
@@ -125,13 +129,19 @@ def _reallocated(report, before):
         return _finding(report, "reallocated", Severity.CRITICAL,
                         text + "; normalized value at or below its threshold now", count,
                         REALLOCATED_CRITICAL)
-    if count >= REALLOCATED_CRITICAL:
-        severity = Severity.CRITICAL
-    elif count > 0 and rising(before, "reallocated", count):
-        severity = Severity.WARNING
-    else:
-        severity = Severity.OK
-    return _finding(report, "reallocated", severity, text, count, REALLOCATED_CRITICAL)
+    return _finding(report, "reallocated", _damage(before, "reallocated", count,
+                                                   REALLOCATED_CRITICAL),
+                    text, count, REALLOCATED_CRITICAL)
+
+
+def _damage(before, name, count, critical_at=None):
+    """A counter of damage that never goes down: 0 ok, above 0 a warning (the first reading
+    too), rising since the previous run or at `critical_at` critical."""
+    if count <= 0:
+        return Severity.OK
+    if rising(before, name, count) or (critical_at is not None and count >= critical_at):
+        return Severity.CRITICAL
+    return Severity.WARNING
 
 
 def _pending(report, before):
@@ -238,7 +248,7 @@ def _nvme(report, before):
                                  f"{used}% of the rated endurance used", used, threshold))
     if health.media_errors is not None:
         count = health.media_errors
-        severity = Severity.CRITICAL if rising(before, "media_errors", count) else Severity.OK
+        severity = _damage(before, "media_errors", count)
         trend = _trend(before, "media_errors", count)
         findings.append(_finding(report, "media-errors", severity,
                                  f"{_plural(count, 'media errors')} ({trend})", count))
@@ -249,12 +259,7 @@ def _scsi(report, before):
     findings = []
     if report.grown_defects is not None:
         count = report.grown_defects
-        if count > 0 and rising(before, "grown_defects", count):
-            severity = Severity.CRITICAL
-        elif count > 0:
-            severity = Severity.WARNING
-        else:
-            severity = Severity.OK
+        severity = _damage(before, "grown_defects", count)
         trend = _trend(before, "grown_defects", count)
         findings.append(_finding(report, "grown-defects", severity,
                                  f"{_plural(count, 'grown defects')} ({trend})", count, 0))

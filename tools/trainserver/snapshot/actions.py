@@ -24,6 +24,7 @@ class Settings:
         self.patterns = list(table["subvolumes"])
         self.policy = policy.from_config(table)
         self.min_free = int(table["min_free"])  # bytes: the loader parsed the size
+        self.lock_wait = float(table["lock_wait"])  # seconds
 
 
 def storage_problem(settings):

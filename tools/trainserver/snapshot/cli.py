@@ -9,9 +9,11 @@ from trainserver.core import cli as core_cli
 EXIT_STATUS = {
     0: "success: every snapshot made or deleted as planned",
     1: "a warning (a configured subvolume missing, the free-space guard deleted kept "
-       "snapshots), or restore refused or failed",
-    2: "critical: a snapshot could not be created or deleted",
+       "snapshots)",
+    2: "critical: a snapshot could not be created or deleted; restore refused or failed",
     3: "unknown: the storage is not a mounted BTRFS filesystem, or a usage or config error",
+    75: "another run (a long prune, a restore) held the lock for [snapshot] lock_wait; nothing "
+        "was done (with --json a finding names the holder)",
 }
 
 
@@ -68,7 +70,7 @@ def _finish(tool, settings, findings, as_json, now=None):
 
 
 @cli.command()
-@core_cli.json_option
+@core_cli.reports(core_cli.ACTION, job="snapshot")
 @core_cli.dry_run_option
 @click.pass_obj
 def create(tool, as_json, dry_run):
@@ -80,14 +82,14 @@ def create(tool, as_json, dry_run):
     from trainserver.snapshot import actions
 
     settings = _settings(tool)
-    with tool.lock():
+    with tool.lock(wait=settings.lock_wait):
         problem = actions.storage_problem(settings)
         findings = [problem] if problem else actions.create(settings)
         return _finish(tool, settings, findings, as_json)
 
 
 @cli.command()
-@core_cli.json_option
+@core_cli.reports(core_cli.ACTION)
 @core_cli.dry_run_option
 @_now_option("Prune as if it were this time (for testing a policy).")
 @click.pass_obj
@@ -104,14 +106,14 @@ def prune(tool, as_json, dry_run, now_text):
 
     settings = _settings(tool)
     now = _now(now_text)
-    with tool.lock():
+    with tool.lock(wait=settings.lock_wait):
         problem = actions.storage_problem(settings)
         findings = [problem] if problem else actions.prune(settings, now)
         return _finish(tool, settings, findings, as_json)
 
 
 @cli.command()
-@core_cli.json_option
+@core_cli.reports(core_cli.ACTION, job="snapshot")
 @core_cli.dry_run_option
 @click.pass_obj
 def run(tool, as_json, dry_run):
@@ -119,7 +121,7 @@ def run(tool, as_json, dry_run):
     from trainserver.snapshot import actions
 
     settings = _settings(tool)
-    with tool.lock():
+    with tool.lock(wait=settings.lock_wait):
         problem = actions.storage_problem(settings)
         if problem:
             return _finish(tool, settings, [problem], as_json)

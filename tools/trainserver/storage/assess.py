@@ -1,7 +1,10 @@
 """Findings of `ts-storage check` from the facts about the storage filesystem: pure logic.
 
-Device error counters are compared with the previous run (state), so an old error is reported
-once and only a new increase is reported again.
+Device error counters are compared with the previous run (state). BTRFS keeps them until they
+are reset (`btrfs device stats --reset`), so an error stays a warning for as long as it is
+counted, from the first run on (also one counted before ts-storage first looked), and a rise
+since the previous run is critical: the device is failing now. People silence a count they know
+about with `ts-alert ack storage device-errors SUBJECT`; a rise lifts the acknowledgement.
 """
 
 from dataclasses import dataclass, field
@@ -90,27 +93,34 @@ def counter_findings(facts, previous):
     findings, remembered = [], {}
     for devid, row in sorted(facts.stats.items()):
         key = f"{uuid}/{devid}"
-        before = previous.get(key, {})
+        before = previous.get(key)
         now = {name: row[name] for name in CRITICAL_COUNTERS + WARNING_COUNTERS}
         remembered[key] = now
-        rises = {name: now[name] - before.get(name, 0) for name in now
-                 if now[name] > before.get(name, 0)}
         subject = f"{row['device']} (devid {devid})"
         total = sum(now.values())
-        if any(name in rises for name in CRITICAL_COUNTERS):
-            severity = Severity.CRITICAL
-        elif rises:
-            severity = Severity.WARNING
-        else:
-            summary = (f"{row['device']}: no new errors ({total} counted before, already "
-                       f"reported)" if total else f"{row['device']}: no I/O or checksum errors")
-            findings.append(_finding("device-errors", subject, Severity.OK, summary, value=total))
+        if not total:
+            findings.append(_finding("device-errors", subject, Severity.OK,
+                                     f"{row['device']}: no I/O or checksum errors", value=0))
             continue
-        rose = ", ".join(f"{name} +{rise} (now {now[name]})"
-                         for name, rise in sorted(rises.items()))
-        findings.append(_finding("device-errors", subject, severity,
-                                 f"{row['device']}: error counters rose: {rose}",
-                                 value=sum(rises.values())))
+        counted = ", ".join(f"{name} {count}" for name, count in now.items() if count)
+        reset = f"; once dealt with: btrfs device stats --reset {row['device']}"
+        if before is None:
+            findings.append(_finding(
+                "device-errors", subject, Severity.WARNING,
+                f"{row['device']}: {counted} (first reading: counted before ts-storage first "
+                f"looked){reset}", value=total))
+            continue
+        rises = {name: now[name] - before.get(name, 0) for name in now
+                 if now[name] > before.get(name, 0)}
+        if rises:
+            rose = ", ".join(f"{name} +{rise} (now {now[name]})"
+                             for name, rise in sorted(rises.items()))
+            findings.append(_finding("device-errors", subject, Severity.CRITICAL,
+                                     f"{row['device']}: error counters rose: {rose}", value=total))
+        else:
+            findings.append(_finding("device-errors", subject, Severity.WARNING,
+                                     f"{row['device']}: {counted}, unchanged since the previous "
+                                     f"run{reset}", value=total))
     return findings, remembered
 
 

@@ -6,17 +6,19 @@ import sys
 import click
 
 from trainserver.core import cli as core_cli
-from trainserver.core.checks import CHECK_EXIT_STATUS
+from trainserver.core.checks import CHECK_EXIT_STATUS, CHECK_LOCK_WAIT
 
 STATE_NAME = "storage"
-
+# The check has a lock of its own: it never waits for a scrub that runs for hours. scrub and
+# apply share the tool's lock: the scrub waits [storage] lock_wait for it, apply (by hand) not.
+CHECK_LOCK = "storage-check"
 
 EXIT_STATUS = {
     **CHECK_EXIT_STATUS,
-    1: "check and scrub: the worst finding is a warning; apply: a step failed (what was done "
-       "stays done, and a re-run resumes there)",
-    2: "check and scrub: the worst finding is critical; plan and apply: refused (the reasons "
-       "are printed), nothing was changed",
+    1: "check and scrub: the worst finding is a warning",
+    2: "check and scrub: the worst finding is critical, or the scrub could not run; plan and "
+       "apply: refused (the reasons are printed, nothing was changed); apply: a step failed "
+       "(what was done stays done, and a re-run resumes there)",
 }
 
 
@@ -103,25 +105,27 @@ def status(tool, as_json):
 
 
 @cli.command()
-@core_cli.json_option
+@core_cli.reports(core_cli.CHECK, job="storage-check")
 @click.pass_obj
 def check(tool, as_json):
     """Check the storage's health and print findings.
 
     Critical: not mounted from the fstab's UUID, mounted degraded, a device missing, a rise in
-    a device's write, flush or corruption errors, uncorrectable errors in the last scrub, more
-    than full_critical_percent used. Warning: a rise in read or generation errors, errors the
+    any of a device's error counters (write, flush, corruption, read, generation) since the
+    previous run, uncorrectable errors in the last scrub, more than full_critical_percent used.
+    Warning: error counters above 0 that did not rise (also on the first run: BTRFS counts
+    until `btrfs device stats --reset`; acknowledge a known count with ts-alert ack), errors the
     last scrub corrected, a scrub older than scrub_max_age or none on record, more than
     full_warning_percent used (or a data or metadata chunk type that full with nothing left to
     allocate), BTRFS quotas enabled. Error counters are compared with the previous run (state
-    file storage.json): an old error is reported once, a new increase again.
+    file storage.json). The check runs beside a scrub or an apply: it has a lock of its own.
     """
     import time
 
     from trainserver.core.checks import report
     from trainserver.storage import assess, limits
 
-    with tool.lock():
+    with tool.lock(CHECK_LOCK, wait=CHECK_LOCK_WAIT):
         state_file = tool.state_file(STATE_NAME)
         state = state_file.load({})
         found = _gather(tool)
@@ -132,7 +136,7 @@ def check(tool, as_json):
 
 
 @cli.command()
-@core_cli.json_option
+@core_cli.reports(core_cli.ACTION)
 @core_cli.dry_run_option
 @click.pass_obj
 def scrub(tool, as_json, dry_run):
@@ -148,7 +152,7 @@ def scrub(tool, as_json, dry_run):
     from trainserver.storage import assess, facts, limits
 
     point = tool.config["paths"]["storage"]
-    with tool.lock():
+    with tool.lock(wait=tool.config["storage"]["lock_wait"]):
         found = _gather(tool)
         findings = assess.mount_findings(found)
         if found.mount is None or found.mount["fstype"] != "btrfs":
@@ -286,7 +290,7 @@ def apply(tool, as_json, dry_run, yes, wipe, confirmed):
             for line in _step_lines(step):
                 click.echo(f"    {line}")
 
-    with tool.lock():
+    with tool.lock():  # by hand: says at once who holds it (a scrub), exit 75
         try:
             ran, final = applying.run(settings, wipe=wipe, confirmed=confirmed,
                                       announce=announce)

@@ -1,4 +1,5 @@
-"""A Bot API server on 127.0.0.1 for the tests: sendMessage, with failures on demand.
+"""A Bot API server on 127.0.0.1 for the tests (unit, integration and the VM guest's failure
+matrix): sendMessage, with failures on demand.
 
 Real HTTP over a real socket: ts-alert's requests session, timeouts and retries all run for real;
 only Telegram itself is replaced, as it cannot be reached from here.
