@@ -6,7 +6,6 @@ import glob
 import json
 import os
 import subprocess
-import time
 
 import pytest
 
@@ -148,12 +147,10 @@ def test_the_check_runs_while_a_scrub_holds_the_storage_lock(run_tool, raid10):
     """A monthly scrub runs for hours: the 6-hourly check must not wait for it, nor give way."""
     state = os.path.join(os.path.dirname(raid10["config"]), "state")
     with ToolLock("storage", state, command="ts-storage scrub"):
-        started = time.monotonic()
         result = storage(run_tool, raid10, "check", "--json")
-        took = time.monotonic() - started
     assert result.returncode == 1, result.stdout + result.stderr  # the never-scrubbed warning
     assert severities(result, "devices") == {"ok"} and severities(result, "mount") == {"ok"}
-    assert "lock" not in result.stderr and took < 30
+    assert "lock" not in result.stderr  # no "waiting up to ... for the lock", no giving up
 
 
 def test_a_missing_device_and_a_degraded_mount_are_critical(run_tool, raid10):

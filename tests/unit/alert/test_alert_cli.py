@@ -348,3 +348,14 @@ def test_overdue_reports_a_backup_that_stopped(alert, alert_env, tmp_path):
     found = {json.loads(line)["subject"]: json.loads(line) for line in result.stdout.splitlines()}
     assert found["backup"]["severity"] == "critical"
     assert found["smart"]["severity"] == "ok"  # first look: watched from now on
+
+
+def test_ack_for_that_is_not_a_duration_is_a_usage_error(alert):
+    alert("send", input=finding() + "\n", now=T0)
+    result = alert("ack", "smart", "realloc", "disk A", "--for", "a while", now=T0)
+    assert result.returncode == 3 and "duration" in result.stderr
+    assert "ack" not in state_of_open(alert)
+
+
+def state_of_open(alert):
+    return json.loads(alert("status", "--json").stdout)["open"][0]

@@ -187,9 +187,13 @@ def send(tool, now):
     return core_cli.EXIT_UNKNOWN if bad and status == core_cli.EXIT_OK else status
 
 
-def _timeout(ctx, param, value):
+def _duration(ctx, param, value):
+    """A duration option in seconds ("1h" -> 3600); None stays None; a bad one is a usage
+    error (exit 3)."""
     from trainserver.core import units
 
+    if value is None:
+        return None
     try:
         return units.parse_duration(value)
     except units.UnitError as exc:
@@ -198,7 +202,7 @@ def _timeout(ctx, param, value):
 
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.option("--timeout", default="1h", show_default=True, metavar="DURATION",
-              callback=_timeout, help="Stop the command after this long (a critical finding).")
+              callback=_duration, help="Stop the command after this long (a critical finding).")
 @click.option("--queue-only", is_flag=True,
               help="Queue the messages and leave their delivery to ts-alert-flush.service "
                    "(started by ts-alert-flush.path), so the command's unit needs no network.")
@@ -228,7 +232,7 @@ def pipe(tool, timeout, queue_only, now, command):
         result = commands.run(argv, changes=False, ok_codes=None, timeout=timeout)
         status, stdout, stderr = result.returncode, result.stdout, result.stderr
     except CommandError as exc:
-        problem = (f"timed out after {timeout:g} s and was stopped" if "timed out" in str(exc)
+        problem = (f"timed out after {timeout:g} s and was stopped" if exc.timed_out
                    else "could not be started (is it installed?)")
         stderr = exc.stderr or str(exc)
     sys.stderr.write(stderr)
@@ -275,10 +279,10 @@ def test(tool):
     return core_cli.EXIT_OK
 
 
-def _ack_command(record, verb="ack"):
+def _ack_command(record):
     import shlex
 
-    return shlex.join(["ts-alert", verb, record["tool"], record["check"], record["subject"]])
+    return shlex.join(["ts-alert", "ack", record["tool"], record["check"], record["subject"]])
 
 
 @cli.command()
@@ -347,7 +351,7 @@ def _change_ack(tool, key_parts, change, now):
 @click.argument("check")
 @click.argument("subject")
 @click.option("--comment", default="", metavar="TEXT", help="Why, or who deals with it.")
-@click.option("--for", "duration", metavar="DURATION",
+@click.option("--for", "duration", metavar="DURATION", callback=_duration,
               help="End the acknowledgement after this long (e.g. 30d); default: until the "
                    "problem gets worse or is resolved.")
 @_now_option
@@ -362,16 +366,10 @@ def ack(tool, tool_name, check, subject, comment, duration, now):
     after --for. The chat is told, so everyone knows someone is on it.
     """
     from trainserver.alert import decide, message
-    from trainserver.core import units
-
-    try:
-        length = units.parse_duration(duration) if duration else None
-    except units.UnitError as exc:
-        raise click.BadParameter(str(exc), param_hint="--for") from None
 
     def change(problems, key, run):
         problems, record = decide.acknowledge(problems, key, run.now, comment,
-                                              run.now + length if length else None)
+                                              run.now + duration if duration else None)
         _log().info("acknowledged %s/%s %s", tool_name, check, subject)
         return problems, message.acknowledgement(record, run.host)
 
@@ -425,7 +423,7 @@ def overdue(tool, as_json, now_text):
     config = tool.config
     if now_text:
         try:
-            now = clock.parse_instant(now_text)
+            now = clock.parse_moment(now_text).timestamp()
         except ValueError:
             raise click.BadParameter(f"not an ISO 8601 time: {now_text!r}",
                                      param_hint="--now") from None

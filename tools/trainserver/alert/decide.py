@@ -40,12 +40,12 @@ class Schedule:
         return min(self.repeat_after * (2 ** reminders_sent), self.repeat_max)
 
 
-def key_of(finding):
-    return "\x1f".join(finding.key)
-
-
 def key_from(tool, check, subject):
     return "\x1f".join((tool, check, subject))
+
+
+def key_of(finding):
+    return key_from(*finding.key)
 
 
 def _open_record(finding, now):

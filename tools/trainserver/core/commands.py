@@ -82,7 +82,7 @@ def run(argv, *, changes, timeout=DEFAULT_TIMEOUT, ok_codes=(0,), input=None, en
     try:
         returncode, stdout, stderr = command.run(retcode=None, timeout=timeout)
     except ProcessTimedOut:
-        raise CommandError(argv, f"timed out after {timeout} s") from None
+        raise CommandError(argv, f"timed out after {timeout} s", timed_out=True) from None
     except FileNotFoundError:
         # An absolute path plumbum did not look up: the same words as a name not on PATH.
         raise CommandError(argv, "program not found (is its package installed?)") from None

@@ -57,14 +57,18 @@ def _span(seconds):
 
 
 class CommandError(Exception):
-    """A command failed, timed out or could not be started; stderr is carried, secrets masked."""
+    """A command failed, timed out or could not be started; stderr is carried, secrets masked.
 
-    def __init__(self, argv, message, returncode=None, stderr=""):
+    `timed_out` tells a command stopped at its timeout from one that never started (both have
+    no exit status)."""
+
+    def __init__(self, argv, message, returncode=None, stderr="", timed_out=False):
         from trainserver.core import secrets
         from trainserver.core.commands import format_argv
 
         self.argv = list(argv)
         self.returncode = returncode
+        self.timed_out = timed_out
         self.stderr = secrets.mask(stderr or "")
         detail = f": {self.stderr.strip()}" if self.stderr.strip() else ""
         super().__init__(f"{format_argv(argv)}: {message}{detail}")

@@ -47,12 +47,12 @@ def _settings(tool):
 def _now(now_text):
     import datetime as dt
 
-    from trainserver.snapshot.render import parse_now
+    from trainserver.core.clock import parse_moment
 
     if not now_text:
         return dt.datetime.now(dt.timezone.utc)
     try:
-        return parse_now(now_text)
+        return parse_moment(now_text)
     except ValueError:
         raise click.BadParameter(f"not an ISO 8601 time: {now_text!r}",
                                  param_hint="--now") from None

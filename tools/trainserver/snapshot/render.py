@@ -1,7 +1,5 @@
 """Text and JSON shapes of plans and listings."""
 
-import datetime as dt
-
 
 def _age(now, moment):
     seconds = int((now - moment).total_seconds())
@@ -57,13 +55,3 @@ def plan_text(plan, show_age=False):
         lines.append(f"left alone: {item.path}: {item.why}")
     return "\n".join(lines) + "\n"
 
-
-def parse_now(text):
-    """--now: an ISO 8601 time; without a zone it is UTC (as snapshot names are)."""
-    value = text.strip()
-    if value.endswith("Z"):
-        value = value[:-1] + "+00:00"
-    moment = dt.datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc)

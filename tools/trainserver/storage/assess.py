@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from trainserver.core.findings import Finding, Severity
 
 TOOL = "storage"
-# A rise in these means lost or unreadable writes, or data that no longer matches its checksum.
-CRITICAL_COUNTERS = ("write_io_errs", "flush_io_errs", "corruption_errs")
-WARNING_COUNTERS = ("read_io_errs", "generation_errs")
+# btrfs device stats: lost or unreadable writes and reads, data that no longer matches its
+# checksum. Any of them rising means the device is failing now.
+COUNTERS = ("write_io_errs", "read_io_errs", "flush_io_errs", "corruption_errs",
+            "generation_errs")
 GiB = 2**30
 
 
@@ -94,7 +95,7 @@ def counter_findings(facts, previous):
     for devid, row in sorted(facts.stats.items()):
         key = f"{uuid}/{devid}"
         before = previous.get(key)
-        now = {name: row[name] for name in CRITICAL_COUNTERS + WARNING_COUNTERS}
+        now = {name: row[name] for name in COUNTERS}
         remembered[key] = now
         subject = f"{row['device']} (devid {devid})"
         total = sum(now.values())
