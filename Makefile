@@ -16,7 +16,8 @@ DEB := $(DIST)/trainserver_$(VERSION)_all.deb
 TEST_PACKAGES := python3-pyudev python3-requests tzdata \
 	lintian autopkgtest man-db util-linux systemd python3-pytest smartmontools \
 	docker.io mmdebstrap systemd-journal-remote btrfs-progs python3-btrfsutil python3-hypothesis \
-	btrbk qemu-system-x86 qemu-utils e2fsprogs bcache-tools fdisk gdisk restic rclone
+	btrbk qemu-system-x86 qemu-utils e2fsprogs bcache-tools fdisk gdisk restic rclone \
+	acl openssh-server openssh-client python3-seccomp
 
 .PHONY: all deps test unit integration deb lint install autopkgtest vm-test check demo bench clean
 
@@ -78,6 +79,7 @@ bench:
 	$(PYTHON) bench/snapshot
 	$(PYTHON) bench/storage
 	$(PYTHON) bench/backup
+	$(PYTHON) bench/quota
 
 clean:
 	rm -rf $(DIST) .pytest_cache

@@ -17,7 +17,8 @@ import pytest
 pytestmark = pytest.mark.root
 BY_ID = "/dev/disk/by-id"
 SUBVOLUMES = ["docker-volumes", "cache/pip", "cache/huggingface", "cache/gdrive",
-              "homes/alice", "workspaces/alice", "tensorboard/alice"]
+              "homes/alice", "workspaces/alice", "tensorboard/alice",
+              "docker-volumes/alice-state"]
 DIRECTORIES = ["homes", "workspaces", "tensorboard", "cache", "snapshots", "shared"]
 
 
@@ -58,11 +59,12 @@ def machine(tmp_path):
 
         def configure(**storage):
             table = {"cache": "none", "backing_devices": links[:4], "fstab": str(fstab),
-                     "users": ["alice"], **storage}
+                     **storage}
             config.write_text(
                 f'[paths]\nstorage = "{point}"\nstate_dir = "{state}"\nlock_dir = "{state}"\n'
                 f'metrics_dir = "{state}/metrics"\n[storage]\n' + "".join(
-                    f"{key} = {json.dumps(value)}\n" for key, value in table.items()))
+                    f"{key} = {json.dumps(value)}\n" for key, value in table.items())
+                + '[[users.people]]\nname = "alice"\nuid = 1000\n')
 
         configure()
         # The disk nobody named: a filesystem with a file, which must stay byte for byte.
@@ -132,6 +134,9 @@ def test_apply_builds_raid10_with_the_layout_and_fstab_and_a_rerun_does_nothing(
         assert os.path.isdir(os.path.join(point, path))
         assert not btrfsutil.is_subvolume(os.path.join(point, path)), path
     assert os.listdir(os.path.join(point, "shared")) == []
+    # alice has no account on this machine yet: her home is root's, but private from the start.
+    home = os.stat(os.path.join(point, "homes/alice"))
+    assert (home.st_uid, home.st_mode & 0o777) == (0, 0o700)
     quota = sh("btrfs", "qgroup", "show", point, check=False)
     assert quota.returncode != 0 and "not enabled" in quota.stderr
 

@@ -26,6 +26,8 @@ SCHEDULE = {
     "ts-backup-prune.timer": ("Sun *-*-* 09:00:00", True),  # prune on its own schedule
     "ts-alert-overdue.timer": ("*-*-* *:30:00", False),  # every job's age, hourly
     "ts-alert-flush.timer": ("*-*-* *:07/15:00", False),  # queued alerts retried
+    "ts-quota.timer": ("*-*-* 06:25:00", True),  # user quotas daily 06:25
+    "ts-quota-digest.timer": ("*-*-01 09:00:00", True),  # the monthly quota reminder
 }
 FAILURE_TEMPLATE = "ts-unit-failed@.service"
 # The commands each piped service runs (after `ts-alert pipe --queue-only [--timeout D] --`).
@@ -40,6 +42,11 @@ PIPED = {
     "ts-backup-verify.service": ["/usr/bin/ts-backup", "verify", "--json"],
     "ts-backup-prune.service": ["/usr/bin/ts-backup", "prune", "--json"],
     "ts-alert-overdue.service": ["/usr/bin/ts-alert", "overdue", "--json"],
+    "ts-quota.service": ["/usr/bin/ts-quota", "report", "--json"],
+}
+# Services whose output is one message, not findings: `ts-alert notice --queue-only --`.
+NOTICES = {
+    "ts-quota-digest.service": ["/usr/bin/ts-quota", "digest"],
 }
 # Units that talk to the network: restic through rclone, and the two that deliver alerts.
 NETWORKED = {"ts-backup.service", "ts-backup-verify.service", "ts-backup-prune.service",
@@ -101,7 +108,17 @@ def test_piped_services_report_through_ts_alert_and_list_only_its_success(name):
 
 def test_every_service_with_a_timer_is_piped_or_delivers():
     names = {os.path.basename(p) for p in services()} - {FAILURE_TEMPLATE}
-    assert names == set(PIPED) | {"ts-alert-flush.service"}
+    assert names == set(PIPED) | set(NOTICES) | {"ts-alert-flush.service"}
+
+
+@pytest.mark.parametrize("name", sorted(NOTICES))
+def test_notice_services_send_one_message_and_fail_when_it_fails(name):
+    """A digest that could not be made sends nothing and exits 2: only 0 is success."""
+    service = parse(os.path.join(UNITS, name))["Service"]
+    argv = service["ExecStart"].split()
+    assert argv[:4] == ["/usr/bin/ts-alert", "notice", "--queue-only", "--"]
+    assert argv[4:] == NOTICES[name]
+    assert "SuccessExitStatus" not in service
 
 
 def test_flush_counts_only_a_message_kept_for_later_as_success():

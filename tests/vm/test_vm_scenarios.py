@@ -84,8 +84,12 @@ def test_the_demo_runs_to_its_end(deb, guest, tmp_path):
     for expected in ("disks: 4 hard disks, 1 NVMe", "ts-smart check: exit 0 (ok)",
                      "OOM kill: found by ts-oom.service, open in ts-alert: yes",
                      "ts-storage check: exit 0 (ok)",
-                     "snapshots: 5 made by ts-snapshot.service",
+                     # homes, tensorboard and container state of alice and bob, docker-volumes
+                     "snapshots: 7 made by ts-snapshot.service",
                      "ts-storage apply: exit 0 (layout built)",
+                     "ts-users apply: exit 0; alice and bob have accounts",
+                     "caches: a file bob made in the Hugging Face cache, alice wrote to",
+                     "ts-quota report: exit 0",
                      "restore: homes/alice/train.py back from its snapshot",
                      "backup: ts-backup.service succeeded",
                      "backup restore: homes/alice/train.py back beside the live file"):

@@ -189,6 +189,8 @@ def test_default_text_documents_every_key_with_unit_and_default():
     text = toml_text.default_text()
     for table, key, key_schema in schema.walk_keys():
         line = f"#{key} = {toml_text.value(key_schema['default'])}"
+        if "x-example" in key_schema:
+            line = "# For example:"
         assert line in text, line
         block = text.split(line)[0].rsplit("\n\n", 1)[1]
         assert "Unit: " in block and "Default: " in block, (table, key)
@@ -196,11 +198,41 @@ def test_default_text_documents_every_key_with_unit_and_default():
 
 def test_uncommenting_every_default_still_validates(tmp_path):
     text = "\n".join(
-        line[1:] if line.startswith("#") and " = " in line and not line.startswith("# ") else line
+        line[1:] if line.startswith("#") and not line.startswith("# ") and line != "#" else line
         for line in toml_text.default_text().splitlines()
     )
     loaded = config.load(write(tmp_path, text))
-    assert loaded.effective == schema.defaults()
+    expected = schema.defaults()
+    # The one example the file shows is a person; uncommented, it is a person.
+    expected["users"]["people"] = [{"name": "alice", "uid": 1000, "sudo": True,
+                                    "ssh_keys": ["ssh-ed25519 AAAAC3... alice@laptop"]}]
+    assert loaded.effective == expected
+
+
+def test_moved_storage_users_names_where_it_went(tmp_path):
+    with pytest.raises(config.ConfigError) as raised:
+        config.load(write(tmp_path, '[storage]\nusers = ["alice"]\n'))
+    (line,) = raised.value.problems
+    assert "[storage] users: moved to [users] people" in line
+    assert "[[users.people]]" in line
+
+
+def test_people_names_and_uids_appear_once(tmp_path):
+    text = ('[[users.people]]\nname = "alice"\nuid = 1000\n'
+            '[[users.people]]\nname = "alice"\nuid = 1000\n'
+            '[[users.people]]\nname = "mlusers"\nuid = 1002\n')
+    with pytest.raises(config.ConfigError) as raised:
+        config.load(write(tmp_path, text))
+    problems = "\n".join(raised.value.problems)
+    assert "people.[1] name: 'alice' is already person [0]" in problems
+    assert "people.[1] uid: 1000 is already person [0]" in problems
+    assert "people.[2] name: must differ from [users] group" in problems
+
+
+def test_person_without_uid_is_refused(tmp_path):
+    with pytest.raises(config.ConfigError) as raised:
+        config.load(write(tmp_path, '[[users.people]]\nname = "alice"\n'))
+    assert "uid" in "\n".join(raised.value.problems)
 
 
 def test_masked_hides_secret_values_only():
@@ -218,6 +250,9 @@ def test_effective_text_round_trips_through_toml():
     effective = schema.defaults()
     effective["alert"]["telegram_chat_id"] = 'quote " and backslash \\ and é'
     effective["storage"]["backing_devices"] = ["/dev/disk/by-id/ata-A", "/dev/disk/by-id/ata-B"]
+    effective["users"]["people"] = [{"name": "alice", "uid": 1000, "sudo": True,
+                                     "ssh_keys": ["ssh-ed25519 AAAA alice@laptop"]},
+                                    {"name": "bob", "uid": 1001}]
     assert tomllib.loads(toml_text.effective_text(effective)) == effective
 
 

@@ -95,7 +95,15 @@ def main():
         text = handle.read()
     text = text.replace('\n#cache_device = ""\n', f'\ncache_device = "{nvme[0]}"\n')
     text = text.replace("\n#backing_devices = []\n", f"\nbacking_devices = {json.dumps(hdds)}\n")
-    text = text.replace("\n#users = []\n", '\nusers = ["alice", "bob"]\n')
+    # docker.io is not in this guest: the people get no docker group here.
+    text = text.replace('\n#groups = ["docker"]\n', '\ngroups = []\n')
+    for name, uid, sudo in (("alice", 1000, "true"), ("bob", 1001, "false")):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{name}@laptop",
+                        "-f", f"/root/{name}-key"], check=True)
+        with open(f"/root/{name}-key.pub") as handle:
+            key = handle.read().strip()
+        text += (f'\n[[users.people]]\nname = "{name}"\nuid = {uid}\nsudo = {sudo}\n'
+                 f'ssh_keys = ["{key}"]\n')
     with open(CONFIG, "w") as handle:
         handle.write(text)
     show("ts-config", "check")
@@ -114,6 +122,24 @@ def main():
     show("ts-storage", "apply", "--yes")  # a second run: nothing to do
     show("grep", STORAGE, "/etc/fstab")
     show("ts-storage", "status")
+
+    section("people: ts-users apply makes the accounts of [users], their subvolumes and keys")
+    result = show("ts-users", "apply", ok=(0, 1))
+    show("ts-users", "apply")  # a second run: nothing to change
+    show("ts-users", "list")
+    summary.append(f"ts-users apply: exit {result.returncode}; alice and bob have accounts")
+
+    section("shared caches: one download serves everyone (setgid, default ACLs)")
+    show("ts-caches", "apply")
+    show("runuser", "-l", "bob", "-c", "echo $HF_HOME; umask; touch $HF_HOME/from-bob")
+    show("runuser", "-l", "alice", "-c", "echo alice >> $HF_HOME/from-bob; ls -l $HF_HOME")
+    show("ts-caches", "status")
+    summary.append("caches: a file bob made in the Hugging Face cache, alice wrote to")
+
+    section("usage per person: ts-quota report (home + workspace; 1 TB, 7 days of grace)")
+    show("runuser", "-l", "alice", "-c", "head -c 50000000 /dev/urandom > ~/weights.bin")
+    result = show("ts-quota", "report", ok=(0, 1))
+    summary.append(f"ts-quota report: exit {result.returncode}")
     with open(os.path.join(STORAGE, "homes/alice/train.py"), "w") as handle:
         handle.write("print('epoch 1')\n")
     # The default free-space floor (100 GiB) is above these small disks: set it as an admin would.

@@ -279,6 +279,60 @@ def test(tool):
     return core_cli.EXIT_OK
 
 
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("--title", metavar="TEXT",
+              help="The message's title (default: the first line of the text).")
+@click.option("--timeout", default="1h", show_default=True, metavar="DURATION",
+              callback=_duration, help="Stop COMMAND after this long (nothing is sent).")
+@click.option("--queue-only", is_flag=True,
+              help="Queue the message and leave its delivery to ts-alert-flush.service.")
+@_now_option
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def notice(tool, title, timeout, queue_only, now, command):
+    """Send one message that is not a problem: the text of standard input, or what COMMAND
+    prints.
+
+    For reports that are news, not alarms, such as the monthly usage table
+    (`ts-alert notice --queue-only -- ts-quota digest`). The text is sent as it is (in a
+    fixed-width block), with TITLE (or its first line) above it, through the same queue as
+    every alert: a network failure keeps it for the next run. It opens no problem, so there
+    are no reminders and no resolved notice. When COMMAND fails, nothing is sent and notice
+    exits 2 (its unit fails, and OnFailure= reports that).
+    """
+    import html
+
+    from trainserver.alert import sink
+    from trainserver.core import commands
+    from trainserver.core.errors import ActionError, CommandError
+
+    if command:
+        try:
+            text = commands.run(list(command), changes=False, timeout=timeout).stdout
+        except CommandError as exc:
+            raise ActionError(f"no notice sent: {exc}") from None
+    else:
+        text = sys.stdin.read()
+    lines = text.strip("\n").splitlines()
+    if title is None and lines:
+        title, lines = lines[0], lines[1:]
+    if not title and not lines:
+        raise click.UsageError("nothing to send: the text is empty")
+    run = _Run(tool, now)
+    body = f"\n<pre>{html.escape(chr(10).join(lines))}</pre>" if lines else ""
+    message = (f"<b>trainserver on {html.escape(run.host)}</b>\n"
+               f"<b>{html.escape(title or '')}</b>{body}")
+    _log().info("notice: %s", title)
+    with run.lock:
+        doc = sink.load(run.state_file)
+        sink.enqueue(doc, message, run.now)
+        if queue_only:
+            run.state_file.save(doc)
+            run.kick()
+            return core_cli.EXIT_OK
+        return run.flush(doc)
+
+
 def _ack_command(record):
     import shlex
 
@@ -413,10 +467,10 @@ def overdue(tool, as_json, now_text):
     whose last success is older than its limit is a finding: the backup ([backup] max_age,
     26 h) is critical; the restore verification (verify_max_age, 35 days), the weekly prune
     (prune_max_age), the hourly snapshots ([snapshot] max_age) and the checks (smart, storage
-    check, gpu-temp, oom: their max_age) are warnings. A job with no success on record is
-    watched from the first run of this check, and is a finding once its limit has passed. A
-    limit of "0" turns a job's age check off. The scrub's age is judged by ts-storage check,
-    from btrfs's own record.
+    check, gpu-temp, oom, the daily quota report: their max_age) are warnings. A job with no
+    success on record is watched from the first run of this check, and is a finding once its
+    limit has passed. A limit of "0" turns a job's age check off. The scrub's age is judged
+    by ts-storage check, from btrfs's own record.
     """
     from trainserver.core import checks, clock, jobs
 

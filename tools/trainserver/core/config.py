@@ -62,6 +62,14 @@ _TYPE_NAMES = {
 }
 
 
+# Keys that moved to another table: a config written for an older version names them, and the
+# admin is told where they went instead of only "unknown key".
+MOVED = {
+    ("storage", "users"): "moved to [users] people: write each person as a [[users.people]] "
+                          "table with name and uid after the [users] table (see trainserver(7))",
+}
+
+
 def _unknown_key_messages(path, error):
     import difflib
 
@@ -74,6 +82,10 @@ def _unknown_key_messages(path, error):
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f'; did you mean "{close[0]}"?' if close else f"; known: {', '.join(known)}"
         where = f"{path}: [{name}]:" if is_table else _location(path, [*error.path, name])
+        moved = MOVED.get(tuple(error.path) + (name,))
+        if moved:
+            messages.append(f"{where} {moved}")
+            continue
         messages.append(f"{where} {what}{hint}")
     return messages
 
@@ -172,7 +184,8 @@ def merge_defaults(data, schema=config_schema.SCHEMA):
 # Each domain's rules across keys that a schema cannot say (an empty retention policy, say), as
 # "module:function"; imported only when a config is loaded, so every tool and `ts-config check`
 # apply them all.
-CROSS_CHECKS = ("trainserver.snapshot.policy:config_problems",
+CROSS_CHECKS = ("trainserver.core.people:config_problems",
+                "trainserver.snapshot.policy:config_problems",
                 "trainserver.storage.limits:config_problems")
 
 

@@ -55,6 +55,8 @@ JOBS = {job.name: job for job in (
     Job("gpu-temp", "ts-gpu-temp check", RAN, ("gpu", "max_age"), Severity.WARNING,
         "ts-gpu-temp.timer"),
     Job("oom", "ts-oom check", RAN, ("oom", "max_age"), Severity.WARNING, "ts-oom.timer"),
+    Job("quota", "ts-quota report", RAN, ("quota", "max_age"), Severity.WARNING,
+        "ts-quota.timer"),
 )}
 
 

@@ -51,6 +51,33 @@ def _table(description, **properties):
     }
 
 
+NAME_PATTERN = "^[a-z_][a-z0-9_-]{0,31}$"  # what useradd accepts by default (NAME_REGEX)
+
+# One person of [users] people. Keys left out take the [users] table's defaults (people.py).
+PERSON = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "uid"],
+    "properties": {
+        "name": {"type": "string", "pattern": NAME_PATTERN,
+                 "description": "Login name; also names the person's subvolumes."},
+        "uid": {"type": "integer", "minimum": 1000, "maximum": 59999,
+                "description": "User id (the server manual uses 1000-1004)."},
+        "ssh_keys": {"type": "array", "items": {"type": "string", "minLength": 1},
+                     "description": "Public key lines for authorized_keys."},
+        "ssh_keys_file": {"type": "string", "pattern": "^(/.*)?$",
+                          "description": "A file of public key lines (root's), added to "
+                                         "ssh_keys."},
+        "sudo": {"type": "boolean", "description": "Member of the sudo group."},
+        "shell": {"type": "string", "pattern": "^/", "description": "Login shell."},
+        "groups": {"type": "array", "items": {"type": "string", "pattern": NAME_PATTERN},
+                   "description": "Extra groups (replaces [users] groups)."},
+        "quota_limit": {"type": "string", "format": "size",
+                        "description": "This person's own ts-quota limit."},
+    },
+}
+
+
 TABLES = {
     "paths": _table(
         "Where the suite keeps and finds things.",
@@ -85,6 +112,29 @@ TABLES = {
         journal_lines=_count(30, "Journal lines of a failed unit sent with its failure alert.",
                              minimum=1),
     ),
+    "users": _table(
+        "The people of this server: the one list every tool reads. ts-users makes their "
+        "accounts, ts-storage and ts-users their subvolumes (homes/<name>, workspaces/<name>, "
+        "tensorboard/<name>, docker-volumes/<name>-state), ts-quota counts their usage.",
+        shell=_key("string", "/bin/bash", "Login shell of a person who names none.",
+                   pattern="^/"),
+        groups=_key("array", ["docker"],
+                    "Extra groups of a person who names none. Membership of docker is as good "
+                    "as root on this machine: every person of this list is trusted.",
+                    items={"type": "string", "pattern": NAME_PATTERN}),
+        group=_key("string", "mlusers",
+                   "The group every person belongs to: it owns the shared caches "
+                   "(ts-caches), so what one person downloads serves the others.",
+                   pattern=NAME_PATTERN),
+        people=_key("array", [],
+                    "One [[users.people]] table per person, after every other [users] key. "
+                    "name and uid are required; ssh_keys (a list of public key lines), "
+                    "ssh_keys_file, sudo, shell, groups and quota_limit are optional and "
+                    "default to the keys above (and [quota] user_limit).", items=PERSON,
+                    **{"x-example": ['[[users.people]]', 'name = "alice"', 'uid = 1000',
+                                     'ssh_keys = ["ssh-ed25519 AAAAC3... alice@laptop"]',
+                                     'sudo = true']}),
+    ),
     "storage": _table(
         "The storage layout built by ts-storage: bcache in front of the hard disks, BTRFS RAID10.",
         cache_device=_key("string", "",
@@ -118,10 +168,6 @@ TABLES = {
         lock_wait=_duration("1h", "How long the scrub waits for a running apply (or another "
                             "scrub) before giving up with a finding (ts-storage check never "
                             "waits for them: it has a lock of its own)."),
-        users=_key("array", [],
-                   "Users whose homes/<user>, workspaces/<user> and tensorboard/<user> "
-                   "subvolumes ts-storage apply creates (owned by the user when the account "
-                   "exists).", items={"type": "string", "pattern": "^[a-z_][a-z0-9_-]*$"}),
     ),
     "snapshot": _table(
         "Read-only BTRFS snapshots of homes, docker-volumes and TensorBoard logs (ts-snapshot). "
@@ -245,10 +291,48 @@ TABLES = {
                           "run for longer than this (\"0\": never)."),
     ),
     "quota": _table(
-        "Per-user storage usage.",
-        user_limit=_size("1TB", "Storage a user may use before a warning (homes, workspaces "
-                         "and TensorBoard logs together)."),
-        grace=_duration("7d", "How long a user may stay above user_limit before the warning."),
+        "Per-user storage usage (ts-quota): home plus workspace, with a grace period.",
+        user_limit=_size("1TB", "Storage a person may use (home plus workspace) before the grace "
+                         "period starts. \"1TB\" is 10^12 bytes; write \"1TiB\" for 2^40."),
+        grace=_duration("7d", "How long a person may stay above user_limit, without an alert, "
+                        "before the finding turns into a problem."),
+        severity=_key("string", "warning", "Severity once the grace period is over.",
+                      enum=["warning", "critical"]),
+        hysteresis=_size("10GB", "A person above the limit counts as back under it only below "
+                         "user_limit minus this (at most a tenth of the limit), so hovering at the "
+                         "limit does not flap."),
+        method=_key("string", "auto",
+                    "How usage is measured: \"walk\" walks the files (idle I/O priority, in "
+                    "parallel); \"squota\" reads BTRFS simple quotas (kernel 6.7 and later, "
+                    "switched on by ts-quota enable); \"auto\" uses simple quotas where they "
+                    "are on and walks otherwise. Simple quotas count only data written after "
+                    "they were switched on, so a subvolume that held data before is walked "
+                    "either way. Full qgroups are never used.",
+                    enum=["auto", "walk", "squota"]),
+        hard_limit=_key("boolean", False,
+                        "Also refuse writes past a person's limit (user_limit or their "
+                        "quota_limit), on home and workspace together: a person at the limit "
+                        "gets \"Disk quota exceeded\" (EDQUOT) on writes there, with no grace "
+                        "period. Needs BTRFS simple quotas, switched on by ts-quota enable; "
+                        "`ts-quota limits` sets the limits in the kernel (run it after ts-users "
+                        "apply and after changing a limit). A person whose home or workspace "
+                        "held data before simple quotas were switched on gets none (that data "
+                        "is never counted). Off by default: the manual asks only for alerts."),
+        max_age=_duration("26h", "ts-alert overdue warns when the daily ts-quota report has not "
+                          "run for longer than this (\"0\": never)."),
+    ),
+    "caches": _table(
+        "Shared download caches under [paths] storage/cache (ts-caches): writable by every "
+        "member of [users] group.",
+        caches=_key("array", ["pip", "conda", "huggingface", "torch", "go", "npm", "cargo",
+                              "apt", "docker"],
+                    "Caches made shared and pointed at by the environment.",
+                    items={"type": "string", "enum": ["pip", "conda", "huggingface", "torch",
+                                                      "go", "npm", "cargo", "apt", "docker"]}),
+        pip_conf=_key("boolean", True,
+                      "Also set pip's cache-dir in /etc/pip.conf (a marked block; the admin's "
+                      "own lines stay), for pip runs that get no login environment: sudo, "
+                      "cron, services, `ssh host pip ...`."),
     ),
 }
 

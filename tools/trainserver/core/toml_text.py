@@ -16,7 +16,12 @@ def value(item):
     if isinstance(item, str):
         # JSON string escapes are valid TOML basic-string escapes.
         return json.dumps(item, ensure_ascii=False)
+    if isinstance(item, dict):
+        return "{" + ", ".join(f"{key} = {value(v)}" for key, v in item.items()) + "}"
     if isinstance(item, list):
+        if any(isinstance(v, dict) for v in item):
+            # An inline table must stay on one line; the list of them need not.
+            return "[\n" + "".join(f"    {value(v)},\n" for v in item) + "]"
         return "[" + ", ".join(value(v) for v in item) + "]"
     raise TypeError(f"no TOML form for {type(item).__name__}")
 
@@ -81,5 +86,10 @@ def default_text(schema=config_schema.SCHEMA):
                 low, high = key_schema.get("minimum"), key_schema.get("maximum")
                 extra = f" Range: {low if low is not None else ''}..{high if high is not None else ''}."
             lines.append(f"# Unit: {unit}. Default: {value(key_schema['default'])}.{extra}")
-            lines.append(f"#{key} = {value(key_schema['default'])}")
+            if "x-example" in key_schema:
+                # A list of tables has no one-line default worth uncommenting: show its form.
+                lines.append("# For example:")
+                lines.extend(f"#{line}" for line in key_schema["x-example"])
+            else:
+                lines.append(f"#{key} = {value(key_schema['default'])}")
     return "\n".join(lines) + "\n"

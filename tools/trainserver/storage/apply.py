@@ -45,17 +45,19 @@ def _make_tree(settings):
         else:
             os.mkdir(path, 0o755)
         made.append(relative)
-        user = relative.split("/", 1)[1] if relative.startswith(
-            ("homes/", "workspaces/", "tensorboard/")) else None
-        if user:
-            try:
-                entry = pwd.getpwnam(user)
-            except KeyError:
-                log.warning("user %s does not exist yet: %s stays root's", user, path)
-                continue
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-            if relative.startswith("homes/"):
-                os.chmod(path, 0o700)
+        owner = layout.owner_of(relative, settings.users)
+        if owner is None:
+            continue
+        if relative.startswith("homes/"):
+            # Private from the first moment, even while the account does not exist yet.
+            os.chmod(path, 0o700)
+        try:
+            entry = pwd.getpwnam(owner)
+        except KeyError:
+            log.warning("user %s does not exist yet: %s stays root's until ts-users apply",
+                        owner, path)
+            continue
+        os.chown(path, entry.pw_uid, entry.pw_gid)
     return made
 
 

@@ -1,9 +1,11 @@
 """What the storage layout is made of, and the arithmetic of the cache partition: pure logic.
 
-The layout is DESIGN.md's: per-user homes, workspaces and TensorBoard logs as subvolumes (so
-snapshots and usage work per user), docker-volumes and each shared cache as a subvolume, and
+The layout is DESIGN.md's: each person's subvolumes (core.people: home, workspace, TensorBoard
+logs, container state) so that snapshots and usage work per person, docker-volumes and each shared cache as a subvolume, and
 plain directories around them. `shared` stays an empty directory: it is the rclone mount point.
 """
+
+from trainserver.core import people
 
 # The BTRFS label apply gives the filesystem; with the partition name below it tells what apply
 # made from what it must never touch.
@@ -25,9 +27,16 @@ def tree(users, snapshot_dir="snapshots"):
     entries.append(("docker-volumes", "subvolume"))
     entries += [(f"cache/{name}", "subvolume") for name in CACHES]
     for user in users:
-        entries += [(f"homes/{user}", "subvolume"), (f"workspaces/{user}", "subvolume"),
-                    (f"tensorboard/{user}", "subvolume")]
+        entries += [(relative, "subvolume") for relative in people.subvolumes(user)]
     return entries
+
+
+def owner_of(relative, users):
+    """The person whose subvolume `relative` is, or None."""
+    for user in users:
+        if relative in people.subvolumes(user):
+            return user
+    return None
 
 
 def last_usable_sector(total_sectors, sector_size):

@@ -94,7 +94,8 @@ class Settings:
         return cls(backing=list(table["backing_devices"]), cache_device=table["cache_device"],
                    cache=table["cache"], profile=table["raid_profile"],
                    mount_point=config["paths"]["storage"], mount_options=table["mount_options"],
-                   fstab=table["fstab"], users=list(table["users"]),
+                   fstab=table["fstab"],
+                   users=[entry["name"] for entry in config.effective["users"]["people"]],
                    snapshot_dir=config["snapshot"]["snapshot_dir"])
 
 

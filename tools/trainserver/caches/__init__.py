@@ -1,0 +1,1 @@
+"""ts-caches: the shared download caches under [paths] storage/cache."""
