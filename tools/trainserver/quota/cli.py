@@ -319,7 +319,6 @@ def enable(tool, as_json, dry_run, yes, features_dir):
     --dry-run it says what it would do. Running it again changes nothing.
     """
     import os
-    import platform
 
     from trainserver.core import checks
     from trainserver.core import people as people_module
@@ -328,22 +327,10 @@ def enable(tool, as_json, dry_run, yes, features_dir):
     from trainserver.quota import measure, squota
 
     storage = tool.config["paths"]["storage"]
-    if not squota.kernel_has_squota(features_dir):
-        raise ActionError(
-            f"this kernel ({platform.release()}) has no BTRFS simple quotas "
-            f"({features_dir}/simple_quota is missing; kernel 6.7 and later have them). Full "
-            f"qgroups are never switched on (they make snapshot cleanup hundreds of times "
-            f"slower); usage keeps being measured by walking the files")
     try:
-        fs_dir = squota.sysfs_dir(storage)
-    except OSError as exc:
-        raise ActionError(f"{storage} is not a mounted BTRFS filesystem ({exc.strerror})") \
-            from None
-    current = squota.mode(fs_dir)
-    if current == squota.FULL:
-        raise ActionError(f"full qgroups are on for {storage}: switch them off first "
-                          f"(btrfs quota disable {storage}; it can take minutes), then run "
-                          f"ts-quota enable again")
+        fs_dir, current = squota.usable(storage, features_dir)
+    except squota.Unavailable as exc:
+        raise ActionError(f"{exc}; usage keeps being measured by walking the files") from None
 
     def subvolumes():
         found = []

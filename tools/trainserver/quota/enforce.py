@@ -3,36 +3,21 @@ out (limits.py decides). Runs as root: reading qgroup relations and changing qgr
 CAP_SYS_ADMIN."""
 
 import os
-import platform
 from dataclasses import dataclass
 
 from trainserver.quota import limits, squota
 
 STATE_KEY = "limits"
-
-
-class Unavailable(Exception):
-    """Hard limits cannot be offered on this filesystem or kernel (the message says why)."""
+# Hard limits need what `enable` needs; the message says which of the two asked.
+Unavailable = squota.Unavailable
 
 
 def require_squota(storage, features_dir=squota.FEATURES_DIR):
     """The sysfs directory of `storage`, or Unavailable: hard limits need simple quotas on."""
-    if not squota.kernel_has_squota(features_dir):
-        raise Unavailable(
-            f"this kernel ({platform.release()}) has no BTRFS simple quotas "
-            f"({features_dir}/simple_quota is missing; kernel 6.7 and later have them), and "
-            f"hard limits are offered only with simple quotas (full qgroups are never switched "
-            f"on: they make snapshot cleanup hundreds of times slower)")
     try:
-        fs_dir = squota.sysfs_dir(storage)
-    except OSError as exc:
-        raise Unavailable(f"{storage} is not a mounted BTRFS filesystem ({exc.strerror})") \
-            from None
-    mode = squota.mode(fs_dir)
-    if mode == squota.FULL:
-        raise Unavailable(f"full qgroups are on for {storage}: hard limits are offered only "
-                          f"with simple quotas (switch full qgroups off with btrfs quota "
-                          f"disable {storage}, then ts-quota enable)")
+        fs_dir, mode = squota.usable(storage, features_dir)
+    except squota.Unavailable as exc:
+        raise Unavailable(f"{exc}; hard limits are offered only with simple quotas") from None
     if mode != squota.SIMPLE:
         raise Unavailable(f"simple quotas are off on {storage}: hard limits need them "
                           f"(switch them on with ts-quota enable --yes)")

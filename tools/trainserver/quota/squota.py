@@ -86,6 +86,34 @@ def mode(fs_dir):
     return SIMPLE if text == SIMPLE else FULL
 
 
+class Unavailable(Exception):
+    """Simple quotas cannot be used here (the message says why)."""
+
+
+def usable(storage, features_dir=FEATURES_DIR):
+    """(sysfs directory, mode) of the BTRFS at `storage` where this kernel has simple quotas and
+    full qgroups are not on; Unavailable otherwise. What `enable` and hard limits both need."""
+    import platform
+
+    if not kernel_has_squota(features_dir):
+        raise Unavailable(
+            f"this kernel ({platform.release()}) has no BTRFS simple quotas "
+            f"({features_dir}/simple_quota is missing; kernel 6.7 and later have them). Full "
+            f"qgroups are never switched on: they make snapshot cleanup hundreds of times "
+            f"slower")
+    try:
+        fs_dir = sysfs_dir(storage)
+    except OSError as exc:
+        raise Unavailable(f"{storage} is not a mounted BTRFS filesystem ({exc.strerror})") \
+            from None
+    current = mode(fs_dir)
+    if current == FULL:
+        raise Unavailable(f"full qgroups are on for {storage}: switch them off first "
+                          f"(btrfs quota disable {storage}; it can take minutes), then run "
+                          f"ts-quota enable")
+    return fs_dir, current
+
+
 def referenced(fs_dir, subvolume_id):
     """Bytes the simple quota of subvolume `subvolume_id` holds (qgroup 0/ID), or None."""
     try:
