@@ -87,16 +87,8 @@ def account(name, root="/"):
     return next((a for a in accounts(root) if a.name == name), None)
 
 
-def account_by_uid(uid, root="/"):
-    return next((a for a in accounts(root) if a.uid == uid), None)
-
-
 def group(name, root="/"):
     return next((g for g in groups(root) if g.name == name), None)
-
-
-def group_by_gid(gid, root="/"):
-    return next((g for g in groups(root) if g.gid == gid), None)
 
 
 def root_args(root):
