@@ -17,7 +17,7 @@ TEST_PACKAGES := python3-pyudev python3-requests tzdata \
 	lintian autopkgtest man-db util-linux systemd python3-pytest smartmontools \
 	docker.io mmdebstrap systemd-journal-remote btrfs-progs python3-btrfsutil python3-hypothesis \
 	btrbk qemu-system-x86 qemu-utils e2fsprogs bcache-tools fdisk gdisk restic rclone \
-	acl openssh-server openssh-client python3-seccomp
+	acl openssh-server openssh-client python3-seccomp fuse3
 
 .PHONY: all deps test unit integration deb lint install autopkgtest vm-test check demo bench clean
 
@@ -80,6 +80,7 @@ bench:
 	$(PYTHON) bench/storage
 	$(PYTHON) bench/backup
 	$(PYTHON) bench/quota
+	$(PYTHON) bench/rclone
 
 clean:
 	rm -rf $(DIST) .pytest_cache

@@ -153,7 +153,7 @@ def test_round_trip_through_the_rclone_backend(run_tool, server):
     repository = f"rclone:gdrive:{server['repo']}"
     assert found[("backup", repository)]["severity"] == "ok"
     assert "5 new" in found[("backup", repository)]["summary"]  # a data.txt per subvolume
-    assert found[("forget", repository)]["severity"] == "ok"
+    assert ("forget", repository) not in found  # the daily run does one job: the backup
     storage = server["storage"]
     [first_snapshot] = json.loads(backup(run_tool, server, "snapshots", "--json").stdout)
     old = server["tmp"] / "restored-first"
@@ -169,10 +169,16 @@ def test_round_trip_through_the_rclone_backend(run_tool, server):
     assert second.returncode == 0, second.stdout + second.stderr
     found = findings(second)
     assert "1 new, 1 changed, 3 unmodified" in found[("backup", repository)]["summary"]
+    assert len(json.loads(backup(run_tool, server, "snapshots", "--json").stdout)) == 2
+    weekly = backup(run_tool, server, "prune", "--json")
+    assert weekly.returncode == 0, weekly.stdout + weekly.stderr
+    found = findings(weekly)
     # Both runs fall on one day: keep_daily keeps that day's last. restic 0.14 forgets the
     # first; from 0.17 it keeps the oldest as well while the policy has periods to spare.
     forgotten = 1 if server["restic"]["version"] < (0, 17, 0) else 0
     assert f"forgot {forgotten}" in found[("forget", repository)]["summary"]
+    assert found[("prune", repository)]["severity"] == "ok"
+    assert found[("structure", repository)]["severity"] == "ok"
 
     listed = json.loads(backup(run_tool, server, "snapshots", "--json").stdout)
     assert len(listed) == 1 + (not forgotten)
@@ -279,8 +285,7 @@ def test_a_missing_repository_fails_loudly_and_deletes_nothing(run_tool, server)
     assert finding["severity"] == "critical" and "backup failed" in finding["summary"], finding
     # restic's own reason, whichever way this release prints it (a plain line, or JSON).
     assert "config" in finding["summary"], finding["summary"]
-    if server["restic"]["version"] >= (0, 17, 0):
-        assert "run ts-backup init" in finding["summary"], finding["summary"]
+    assert "run ts-backup init" in finding["summary"], finding["summary"]
     assert tree(server["storage"]) == before
     assert os.listdir(os.path.join(server["storage"], "backup-snapshots")) == []
     assert backup(run_tool, server, "status").returncode == 2
@@ -308,11 +313,17 @@ def test_dry_run_prints_the_commands_and_changes_nothing(run_tool, server):
     assert backup(run_tool, server, "init").returncode == 0
     result = backup(run_tool, server, "run", "--dry-run", "--json")
     assert result.returncode == 0, result.stderr
-    for command in ("backup --json --host trainserver --tag trainserver --limit-upload 12207",
-                    " unlock", " forget --json --host trainserver --tag trainserver --group-by "
-                    "host,tags --keep-daily 7 --keep-weekly 52"):
-        assert f"dry run, not running: restic --repo rclone:gdrive:" in result.stderr
-        assert command in result.stderr, result.stderr
+    assert "dry run, not running: restic --repo rclone:gdrive:" in result.stderr
+    assert "backup --json --host trainserver --tag trainserver --limit-upload 12207" in \
+        result.stderr, result.stderr
+    assert " unlock" not in result.stderr and " forget " not in result.stderr  # weekly's
+    weekly = backup(run_tool, server, "prune", "--dry-run", "--json")
+    assert weekly.returncode == 0, weekly.stderr
+    commands = [line.split("dry run, not running: ", 1)[1] for line in weekly.stderr.splitlines()
+                if "dry run, not running: restic" in line]
+    assert [c.split("--cache-dir ", 1)[1].split(" ", 1)[1] for c in commands] == [
+        "unlock", "forget --json --host trainserver --tag trainserver --group-by host,tags "
+        "--keep-daily 7 --keep-weekly 52 --prune --max-unused 5%", "check"], commands
     assert "0c1d" not in result.stderr  # the healthcheck URL is a secret, and not pinged
     assert Pings.seen == []
     assert json.loads(backup(run_tool, server, "snapshots", "--json").stdout) == []
@@ -328,10 +339,20 @@ def test_a_missing_or_readable_password_file_is_refused(run_tool, server):
     assert result.returncode == 2 and "restic-password" in result.stderr, result.stderr
     (failure,) = findings(result).values()
     assert failure["severity"] == "critical" and "restic-password" in failure["summary"]
+    os.chmod(server["password"], 0o600)
+    assert backup(run_tool, server, "init").returncode == 0
+    with open(server["password"], "w") as handle:
+        handle.write("\n")  # restic trims the file: no password at all
+    result = backup(run_tool, server, "run", "--json")
+    assert result.returncode == 2 and "is empty" in result.stderr, result.stderr
+    (failure,) = findings(result).values()
+    assert failure["severity"] == "critical" and "restic-password" in failure["summary"]
+    # Refused before the snapshots and before the start ping, as run's help says.
+    assert not os.path.exists(os.path.join(server["storage"], "backup-snapshots"))
+    assert Pings.seen == []
     os.unlink(server["password"])
     result = backup(run_tool, server, "init")
     assert result.returncode == 2 and "restic-password" in result.stderr
-    assert not os.path.exists(server["repo"])
 
 
 @DEBIAN12_ONLY
@@ -527,6 +548,38 @@ def test_a_corrupted_pack_makes_verify_critical(run_tool, server):
     assert result.returncode == 2, result.stdout + result.stderr
     check = findings(result)[("check", f"rclone:gdrive:{server['repo']}")]
     assert check["severity"] == "critical" and "subset 1/1 found errors" in check["summary"]
+    # The damaged pack is named: `restic repair packs` and a look at the remote need its ID.
+    assert f"damaged: pack {os.path.basename(pack)} (" in check["summary"], check["summary"]
+    status = backup(run_tool, server, "status")
+    assert "packs: no pack read by verify yet" in status.stdout, status.stdout
+
+
+def test_the_weekly_job_finds_a_lost_pack_without_reading_data(run_tool, server):
+    """Corruption found sooner: the weekly prune job's `restic check` (no data read) finds a
+    pack that is gone or cut short, and names it; the monthly verify reads 1/12 at a time."""
+    add_files(server["storage"])
+    assert backup(run_tool, server, "init").returncode == 0
+    assert backup(run_tool, server, "run", "--json").returncode == 0
+    repository = f"rclone:gdrive:{server['repo']}"
+    assert "packs: no pack read by verify yet" in backup(run_tool, server, "status").stdout
+    verified = backup(run_tool, server, "verify", "--json")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    status = backup(run_tool, server, "status")
+    assert "packs: 1 of 12 parts of the packs read without errors" in status.stdout, \
+        status.stdout
+    assert "a full read takes 12 months" in status.stdout
+    packs = sorted((os.path.getsize(p), p) for p in
+                   glob.glob(os.path.join(server["repo"], "data", "*", "*")))
+    size, pack = packs[-1]
+    os.truncate(pack, size // 2)
+    result = backup(run_tool, server, "prune", "--json")
+    assert result.returncode == 2, result.stdout + result.stderr
+    found = findings(result)
+    structure = found[("structure", repository)]
+    assert structure["severity"] == "critical", structure
+    assert f"pack {os.path.basename(pack)} (unexpected file size" in structure["summary"], \
+        structure["summary"]
+    assert found[("forget", repository)]["severity"] == "ok"
 
 
 def test_restore_never_overwrites_live_data_unless_asked(run_tool, server):
@@ -550,6 +603,105 @@ def test_restore_never_overwrites_live_data_unless_asked(run_tool, server):
     [old] = [p for p in os.listdir(os.path.dirname(live)) if p.startswith("data.txt.replaced-")]
     assert open(os.path.join(os.path.dirname(live), old)).read() == "edited after the backup\n"
     assert not [p for p in os.listdir(os.path.dirname(live)) if p.startswith(".ts-backup-")]
+
+
+@DEBIAN12_ONLY
+def test_restoring_a_whole_subvolume_over_itself_keeps_it_a_subvolume(run_tool, server):
+    """ts-backup restore /mnt/storage/docker-volumes --to itself --overwrite made it a plain
+    directory: the next backup skipped it. Its nested subvolume must come back too."""
+    import btrfsutil
+
+    storage = server["storage"]
+    root = os.path.join(storage, "docker-volumes")
+    state = os.path.join(root, "alice-state")
+    sh("btrfs", "-q", "subvolume", "create", state)
+    os.makedirs(os.path.join(root, "db"))
+    for path, text in ((os.path.join(root, "db", "table"), "rows v1\n"),
+                       (os.path.join(state, "model.ckpt"), "weights v1\n")):
+        with open(path, "w") as handle:
+            handle.write(text)
+    assert backup(run_tool, server, "init").returncode == 0
+    assert backup(run_tool, server, "run", "--json").returncode == 0
+    backed_up = tree(root)
+    with open(os.path.join(root, "db", "table"), "w") as handle:
+        handle.write("rows v2\n")
+    with open(os.path.join(state, "model.ckpt"), "w") as handle:
+        handle.write("weights v2\n")
+    os.unlink(os.path.join(root, "data.txt"))
+    changed = tree(root)
+
+    result = backup(run_tool, server, "restore", root, "--to", root, "--overwrite")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert btrfsutil.is_subvolume(root) and btrfsutil.is_subvolume(state)
+    assert tree(root) == backed_up
+    [aside] = [name for name in os.listdir(storage) if name.startswith("docker-volumes.replaced-")]
+    aside = os.path.join(storage, aside)
+    # The replaced copy is whole: its own files and its nested subvolume, as they were.
+    assert btrfsutil.is_subvolume(aside) and btrfsutil.is_subvolume(os.path.join(aside,
+                                                                                 "alice-state"))
+    assert tree(aside) == changed
+    assert not [name for name in os.listdir(storage) if name.startswith(".ts-backup-")]
+    again = backup(run_tool, server, "run", "--json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert not [f for f in findings(again).values() if f["check"] == "source"], again.stdout
+    [made] = json.loads(backup(run_tool, server, "snapshots", "--json").stdout)[-1:]
+    assert root in made["paths"] and state in made["paths"]
+
+
+@DEBIAN12_ONLY
+def test_a_restore_that_finds_nothing_leaves_the_subvolume_alone(run_tool, server):
+    root = os.path.join(server["storage"], "docker-volumes")
+    assert backup(run_tool, server, "init").returncode == 0
+    assert backup(run_tool, server, "run", "--json").returncode == 0
+    before = tree(root)
+    missing = os.path.join(server["storage"], "homes/bob")
+    result = backup(run_tool, server, "restore", missing + "-never", "--to", root,
+                    "--overwrite")
+    assert result.returncode == 2 and "is not in snapshot" in result.stderr, result.stderr
+    import btrfsutil
+
+    assert btrfsutil.is_subvolume(root) and tree(root) == before
+    assert not [n for n in os.listdir(server["storage"]) if ".replaced-" in n or
+                n.startswith(".ts-backup-")]
+
+
+def test_the_shared_swap_carries_live_nested_subvolumes_for_a_snapshot_restore(btrfs_mount):
+    """core.subvolswap's "carry" policy, for ts-snapshot restore: its source (a BTRFS
+    snapshot of the root) has an empty directory where a nested subvolume is, so the live
+    nested subvolumes move into the restored root."""
+    import btrfsutil
+
+    from trainserver.core import subvolswap
+
+    storage = btrfs_mount("1G")
+    root = os.path.join(storage, "docker-volumes")
+    btrfsutil.create_subvolume(root)
+    btrfsutil.create_subvolume(os.path.join(root, "alice-state"))
+    btrfsutil.create_subvolume(os.path.join(root, "alice-state", "inner"))
+    with open(os.path.join(root, "own.txt"), "w") as handle:
+        handle.write("v1\n")
+    with open(os.path.join(root, "alice-state", "inner", "live.txt"), "w") as handle:
+        handle.write("live\n")
+    os.mkdir(os.path.join(storage, "snapshots"))
+    snapshot = os.path.join(storage, "snapshots", "dv")
+    btrfsutil.create_snapshot(root, snapshot, read_only=True)
+    with open(os.path.join(root, "own.txt"), "w") as handle:
+        handle.write("v2\n")
+    new = os.path.join(storage, ".restoring-dv")
+    subvolswap.prepare(root, new, subvolswap.CARRY,
+                       make=lambda path: btrfsutil.create_snapshot(snapshot, path))
+    aside = root + ".replaced-x"
+    carried = subvolswap.swap(new, root, aside, subvolswap.CARRY)
+    assert carried == ["alice-state"]
+    assert open(os.path.join(root, "own.txt")).read() == "v1\n"
+    assert open(os.path.join(root, "alice-state", "inner", "live.txt")).read() == "live\n"
+    assert btrfsutil.is_subvolume(root) and not btrfsutil.get_subvolume_read_only(root)
+    assert btrfsutil.is_subvolume(os.path.join(root, "alice-state", "inner"))
+    assert open(os.path.join(aside, "own.txt")).read() == "v2\n"
+    assert os.listdir(aside) == ["own.txt"]  # the nested ones moved, not copied
+    assert not os.path.exists(new)
+    with pytest.raises(Exception):
+        subvolswap.check_replaceable(storage)  # the mount point itself is refused
 
 
 def restic_backup_pid(repo):
@@ -595,13 +747,16 @@ def test_a_killed_backup_leaves_a_stale_lock_the_next_run_handles(run_tool, star
     assert result.returncode == 0, result.stdout + result.stderr
     found = findings(result)
     repository = f"rclone:gdrive:{server['repo']}"
-    # forget needs an exclusive lock: it ran, so the stale lock was removed first.
-    assert found[("forget", repository)]["severity"] == "ok"
-    assert os.listdir(os.path.join(server["repo"], "locks")) == []
+    # A backup's lock is not exclusive: the stale one does not stop the next backup.
     assert "MiB added" in found[("backup", repository)]["summary"]  # what the re-upload cost
+    assert os.listdir(os.path.join(server["repo"], "locks")), "the daily run unlocked"
     pruned = backup(run_tool, server, "prune", "--json")
     assert pruned.returncode == 0, pruned.stdout + pruned.stderr
-    assert findings(pruned)[("prune", repository)]["severity"] == "ok"
+    found = findings(pruned)
+    # forget --prune and check need an exclusive lock: they ran, so the stale lock went first.
+    for check in ("forget", "prune", "structure"):
+        assert found[(check, repository)]["severity"] == "ok", found
+    assert os.listdir(os.path.join(server["repo"], "locks")) == []
 
 
 def test_a_no_change_backup_of_a_new_snapshot_stores_next_to_nothing(run_tool, server):

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import subprocess
+import time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from tests.unit.snapshot import oracle
 from trainserver.core.findings import parse_line
 from trainserver.core.lock import ToolLock
-from trainserver.snapshot import naming
+from trainserver.snapshot import naming, record
 from trainserver.snapshot.policy import Policy
 
 pytestmark = pytest.mark.root
@@ -54,11 +55,22 @@ def on_disk(root, series):
     return sorted(name for name in os.listdir(directory) if naming.parse_name(name))
 
 
-def make_snapshot(root, series, moment):
-    """A snapshot of `series` named for a past `moment`, as an earlier run would have left it."""
+def state_dir(root):
+    """[paths] state_dir of the `storage` fixture's config (beside the mount point)."""
+    return os.path.join(os.path.dirname(root), "state")
+
+
+def make_snapshot(root, series, moment, recorded=True):
+    """A snapshot of `series` named for a past `moment`, as an earlier run would have left it:
+    in ts-snapshot's record (recorded), or made by hand (or by a version before the record)."""
     destination = os.path.join(root, "snapshots", series, naming.name_for(moment))
     os.makedirs(os.path.dirname(destination), exist_ok=True)
     btrfsutil.create_snapshot(os.path.join(root, series), destination, read_only=True)
+    if recorded:
+        made = record.load(state_dir(root)) or record.Record()
+        made.made[btrfsutil.subvolume_info(destination).uuid.hex()] = \
+            f"{series}/{naming.name_for(moment)}"
+        record.save(state_dir(root), made)
     return destination
 
 
@@ -222,6 +234,47 @@ def test_restore_uses_reflinks_and_never_overwrites_unasked(run_tool, storage):
     assert outside.returncode == 2 and "no snapshots hold" in outside.stderr
 
 
+def test_a_whole_subvolume_restored_over_itself_stays_a_subvolume(run_tool, storage):
+    root, config = storage
+    home = os.path.join(root, "homes/bob")
+    with open(os.path.join(home, "notes.txt"), "w") as handle:
+        handle.write("before\n")
+    with open(os.path.join(home, "nested/model.pt"), "w") as handle:
+        handle.write("weights\n")
+    assert snap(run_tool, config, "create").returncode == 0
+    [first] = on_disk(root, "homes/bob")
+    with open(os.path.join(home, "notes.txt"), "w") as handle:
+        handle.write("after\n")
+    with open(os.path.join(home, "nested/model.pt"), "w") as handle:
+        handle.write("weights, trained on\n")
+
+    dry = snap(run_tool, config, "restore", home, "--overwrite", "--from", first, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert open(os.path.join(home, "notes.txt")).read() == "after\n"
+    assert not [n for n in os.listdir(os.path.join(root, "homes")) if "replaced" in n]
+
+    done = snap(run_tool, config, "restore", home, "--overwrite", "--from", first)
+    assert done.returncode == 0, done.stderr
+    # still a subvolume, writable, with the snapshot's files: the next snapshot takes it
+    assert btrfsutil.is_subvolume(home) and not btrfsutil.get_subvolume_read_only(home)
+    assert open(os.path.join(home, "notes.txt")).read() == "before\n"
+    # the live nested subvolume moved into the restored root, not left in the old one
+    assert btrfsutil.is_subvolume(os.path.join(home, "nested"))
+    assert open(os.path.join(home, "nested/model.pt")).read() == "weights, trained on\n"
+    [aside] = [n for n in os.listdir(os.path.join(root, "homes")) if n.startswith("bob.replaced-")]
+    old = os.path.join(root, "homes", aside)
+    assert btrfsutil.is_subvolume(old) and open(os.path.join(old, "notes.txt")).read() == "after\n"
+    assert not [n for n in os.listdir(os.path.join(root, "homes")) if n.startswith(".ts-snapshot")]
+    # the next hourly snapshot takes the restored subvolume (names are by the second)
+    while naming.name_for(dt.datetime.now(UTC)) == first:
+        time.sleep(0.1)
+    again = snap(run_tool, config, "create")
+    assert again.returncode == 0, again.stderr
+    [_, newest] = on_disk(root, "homes/bob")
+    made = btrfsutil.subvolume_info(os.path.join(root, "snapshots/homes/bob", newest))
+    assert made.parent_uuid == btrfsutil.subvolume_info(home).uuid
+
+
 def test_free_space_guard_deletes_oldest_unprotected_and_space_comes_back(run_tool, storage,
                                                                           tmp_path):
     root, config = storage
@@ -318,7 +371,8 @@ def test_guard_never_deletes_a_newest_or_young_snapshot(run_tool, storage):
     result = snap(run_tool, config, "prune", "--json")
     assert result.returncode == 1, result.stderr
     [guard] = [f for f in findings(result) if f.check == "free-space"]
-    assert "deleted 2 kept snapshots" in guard.summary and "still below" in guard.summary
+    # the two old ones gave nothing back (they share everything): it stops there either way
+    assert "deleted 2 kept snapshots" in guard.summary and "stopped" in guard.summary
     assert on_disk(root, "homes/alice") == [naming.name_for(young)]
     assert len(on_disk(root, "homes/bob")) == 1
 
@@ -338,3 +392,219 @@ def test_dry_run_prune_deletes_nothing_and_says_what_it_would(run_tool, storage)
     assert all(f.summary.startswith("would create") for f in findings(created))
     assert len(on_disk(root, "homes/alice")) == 3
     assert not os.path.exists(os.path.join(root, "snapshots/homes/bob"))
+
+
+def set_config(config, **values):
+    """Replace or add [snapshot] keys (the fixture's table is the file's last)."""
+    text = open(config).read()
+    for key, value in values.items():
+        if key == "min_free":
+            text = text.replace('min_free = "0"\n', "")
+        text += f'{key} = "{value}"\n'
+    open(config, "w").write(text)
+
+
+def free_bytes(root):
+    subprocess.run(["btrfs", "filesystem", "sync", root], check=True)
+    info = os.statvfs(root)
+    return info.f_bavail * info.f_frsize
+
+
+def guard_of(result):
+    [guard] = [f for f in findings(result) if f.check == "free-space"]
+    return guard
+
+
+# A Wednesday: 13:00 in Berlin. The history below has, by the rules at this time, its newest
+# weekly on Sunday 12-06 and its newest daily on 12-09 03:00, each older than the newest.
+GUARD_NOW = dt.datetime(2026, 12, 9, 12, 0, tzinfo=UTC)
+GUARD_HISTORY = [dt.datetime(*t, tzinfo=BERLIN).astimezone(UTC) for t in (
+    (2026, 11, 22, 3, 30), (2026, 11, 29, 3, 30), (2026, 12, 6, 3, 30), (2026, 12, 7, 3, 0),
+    (2026, 12, 8, 3, 0), (2026, 12, 9, 3, 0), (2026, 12, 9, 9, 0), (2026, 12, 9, 10, 0))]
+
+
+def protected_names(run_tool, config, series, now_text):
+    """The snapshots `plan` keeps as the newest, the newest daily or the newest weekly."""
+    planned = json.loads(snap(run_tool, config, "plan", "--now", now_text, "--json").stdout)
+    return {s["name"] for s in planned["snapshots"] if s["subvolume"] == series and any(
+        r == "newest" or r.startswith(("daily 1/", "weekly 1/")) for r in s["reasons"])}
+
+
+def test_guard_never_deletes_the_newest_daily_or_weekly_even_when_they_hold_space(run_tool,
+                                                                                storage):
+    """Space held by snapshots: each holds 40 MiB of its own. The guard deletes what is not
+    protected, measuring each, and keeps the newest, the newest daily and the newest weekly."""
+    root, config = storage
+    home = os.path.join(root, "homes/alice")
+    for moment in GUARD_HISTORY:
+        with open(os.path.join(home, "blob"), "wb") as handle:
+            handle.write(os.urandom(40 * MiB))
+        make_snapshot(root, "homes/alice", moment)
+    os.unlink(os.path.join(home, "blob"))
+    now_text = GUARD_NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    protected = protected_names(run_tool, config, "homes/alice", now_text)
+    assert protected == {naming.name_for(GUARD_HISTORY[i]) for i in (2, 5, 7)}
+    set_config(config, min_free=free_bytes(root) + len(GUARD_HISTORY) * 40 * MiB)
+    result = snap(run_tool, config, "prune", "--now", now_text, "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    guard = guard_of(result)
+    assert guard.severity.label == "warning"
+    assert "deleted 5 kept snapshots" in guard.summary, guard.summary
+    assert "only protected snapshots are left" in guard.summary
+    assert set(on_disk(root, "homes/alice")) == protected
+    # every deletion gave its 40 MiB back, measured
+    assert guard.value >= free_bytes(root) - MiB
+
+
+def test_guard_stops_when_live_data_holds_the_space_and_says_so(run_tool, storage):
+    """Space held by live data: bob's history shares everything with his home, then his home
+    grew by 300 MiB. Deleting snapshots gives nothing back: the guard stops after two, names
+    homes/bob and its growth, and deletes nothing more on the next runs."""
+    root, config = storage
+    home = os.path.join(root, "homes/bob")
+    with open(os.path.join(home, "code.py"), "w") as handle:
+        handle.write("print('hello')\n")
+    for moment in GUARD_HISTORY:
+        make_snapshot(root, "homes/bob", moment)
+    with open(os.path.join(home, "checkpoints.bin"), "wb") as handle:
+        for _ in range(30):
+            handle.write(os.urandom(10 * MiB))
+    now_text = GUARD_NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    set_config(config, min_free=free_bytes(root) + 200 * MiB)
+    result = snap(run_tool, config, "prune", "--now", now_text, "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    guard = guard_of(result)
+    assert "deleted 2 kept snapshots" in guard.summary, guard.summary
+    assert "stopped: the last 2 deletions each gave back less than" in guard.summary
+    # what holds the space instead: bob's live data, grown since his oldest snapshot left
+    oldest_left = naming.name_for(GUARD_HISTORY[2])
+    assert f"homes/bob 300.0 MiB (grew by 300.0 MiB since its snapshot {oldest_left})" in \
+        guard.summary, guard.summary
+    assert on_disk(root, "homes/bob") == [naming.name_for(t) for t in GUARD_HISTORY[2:]]
+    # the next hourly runs delete nothing more while the live data has not shrunk
+    for hours in (1, 2):
+        later = (GUARD_NOW + dt.timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        again = snap(run_tool, config, "prune", "--now", later, "--json")
+        assert again.returncode == 1, again.stdout + again.stderr
+        assert "deleting nothing" in guard_of(again).summary
+        assert "homes/bob 300.0 MiB" in guard_of(again).summary
+        assert on_disk(root, "homes/bob") == [naming.name_for(t) for t in GUARD_HISTORY[2:]]
+    # the live data goes: free space is above the floor and the guard is at rest
+    os.unlink(os.path.join(home, "checkpoints.bin"))
+    done = snap(run_tool, config, "prune", "--now", now_text, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert guard_of(done).severity.label == "ok"
+    assert not os.path.exists(os.path.join(state_dir(root), "snapshot-guard.json"))
+
+
+def test_guard_tries_again_once_live_data_shrank_into_the_snapshots(run_tool, storage):
+    """After a stop, bob deletes a dataset that one of his older snapshots still holds: the live
+    data shrank, so the guard deletes again, and this time the space comes back."""
+    root, config = storage
+    home = os.path.join(root, "homes/bob")
+    holding = GUARD_HISTORY[4]
+    for moment in GUARD_HISTORY:
+        if moment != holding:
+            make_snapshot(root, "homes/bob", moment)
+    with open(os.path.join(home, "dataset.bin"), "wb") as handle:
+        handle.write(os.urandom(150 * MiB))
+    make_snapshot(root, "homes/bob", holding)
+    now_text = GUARD_NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    set_config(config, min_free=free_bytes(root) + 100 * MiB)
+    first = snap(run_tool, config, "prune", "--now", now_text, "--json")
+    assert "stopped: the last 2" in guard_of(first).summary, guard_of(first).summary
+    assert "homes/bob 150.0 MiB" in guard_of(first).summary
+    os.unlink(os.path.join(home, "dataset.bin"))
+    again = snap(run_tool, config, "prune", "--now", now_text, "--json")
+    summary = guard_of(again).summary
+    assert "deleted 2 kept snapshots" in summary and "gave back 150.0 MiB" in summary, summary
+    assert "stopped" not in summary and "still below" not in summary, summary
+    assert on_disk(root, "homes/bob") == [naming.name_for(GUARD_HISTORY[i]) for i in (2, 5, 6, 7)]
+    assert not os.path.exists(os.path.join(state_dir(root), "snapshot-guard.json"))
+
+
+def foreign_of(result):
+    return {f.subject: f.summary for f in findings(result) if f.check == "foreign"}
+
+
+def test_hand_made_snapshots_and_directories_are_reported_and_left_alone(run_tool, storage):
+    """Read-only snapshots made by hand, named in the scheme, in a plain directory of a series
+    (keep/) or right in it, and a directory of another name: none is pruned or deleted for
+    space, each is reported."""
+    root, config = storage
+    old = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    make_snapshot(root, "homes/alice", old)
+    series = os.path.join(root, "snapshots/homes/alice")
+    keep = os.path.join(series, "keep")
+    os.mkdir(keep)
+    kept_by_hand = [naming.name_for(old + dt.timedelta(minutes=m)) for m in (0, 10, 20)]
+    for name in kept_by_hand:
+        btrfsutil.create_snapshot(os.path.join(root, "homes/alice"), os.path.join(keep, name),
+                                  read_only=True)
+    by_hand = naming.name_for(old + dt.timedelta(minutes=5))
+    make_snapshot(root, "homes/alice", old + dt.timedelta(minutes=5), recorded=False)
+    old_stuff = os.path.join(root, "snapshots/old-stuff")
+    os.mkdir(old_stuff)
+    btrfsutil.create_snapshot(os.path.join(root, "homes/bob"),
+                              os.path.join(old_stuff, naming.name_for(old)), read_only=True)
+    set_config(config, min_free="1TiB")  # the guard wants every byte it can get
+    result = snap(run_tool, config, "run", "--json")
+    assert result.returncode == 1, result.stdout + result.stderr  # the guard's warning
+    assert sorted(os.listdir(keep)) == kept_by_hand
+    assert by_hand in os.listdir(series)
+    assert os.listdir(old_stuff) == [naming.name_for(old)]
+    foreign = foreign_of(result)
+    assert "did not make" in foreign["snapshots/homes/alice/keep"]
+    assert "did not make" in foreign["snapshots/old-stuff"]
+    assert "not in its record" in foreign[f"snapshots/homes/alice/{by_hand}"]
+    assert "ts-snapshot did not make are left alone" in guard_of(result).summary
+    listing = snap(run_tool, config, "list").stdout
+    assert f"left alone: {old_stuff}:" in listing and f"left alone: {keep}:" in listing
+    assert {s["subvolume"] for s in json.loads(
+        snap(run_tool, config, "list", "--json").stdout)["snapshots"]} == {
+            "docker-volumes", "homes/alice", "homes/bob", "homes/bob/nested", "tensorboard/alice"}
+
+
+def test_first_run_adopts_what_earlier_versions_made_and_nothing_else(run_tool, storage):
+    """No record yet (snapshots of an earlier version): the first run adopts the read-only
+    snapshots of each configured subvolume in its series directory; not a snapshot of another
+    subvolume put there, nor a keepsake ts-users remove recorded. From then on the record
+    decides: a later hand-made snapshot is left alone."""
+    root, config = storage
+    old = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    earlier = [old + dt.timedelta(minutes=m) for m in (0, 10, 20)]
+    for moment in earlier:
+        make_snapshot(root, "homes/alice", moment, recorded=False)
+    make_snapshot(root, "homes/bob", old, recorded=False)
+    stranger = naming.name_for(old + dt.timedelta(minutes=30))
+    btrfsutil.create_snapshot(os.path.join(root, "homes/bob"),
+                              os.path.join(root, "snapshots/homes/alice", stranger),
+                              read_only=True)
+    keepsake = naming.name_for(old + dt.timedelta(minutes=40))
+    make_snapshot(root, "homes/bob", old + dt.timedelta(minutes=40), recorded=False)
+    os.makedirs(state_dir(root), exist_ok=True)
+    with open(os.path.join(state_dir(root), "users.json"), "w") as handle:
+        json.dump({"removals": {"bob": {"homes/bob": keepsake}}}, handle)
+
+    result = snap(run_tool, config, "run", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [adopted] = [f for f in findings(result) if f.check == "adopt"]
+    assert adopted.value == 4, adopted.summary  # alice's three and bob's first
+    # alice's two later ones in that hour were adopted, then pruned as the rules say
+    assert naming.name_for(old) in on_disk(root, "homes/alice")
+    assert not {naming.name_for(t) for t in earlier[1:]} & set(on_disk(root, "homes/alice"))
+    foreign = foreign_of(result)
+    assert "parent UUID differs" in foreign[f"snapshots/homes/alice/{stranger}"]
+    assert "made by ts-users remove bob" in foreign[f"snapshots/homes/bob/{keepsake}"]
+    assert stranger in on_disk(root, "homes/alice") and keepsake in on_disk(root, "homes/bob")
+    made = record.load(state_dir(root))
+    assert len(made.made) == 4 - 2 + 5 and not made.pending  # adopted, pruned, 5 created
+
+    later_by_hand = old + dt.timedelta(minutes=50)
+    make_snapshot(root, "homes/alice", later_by_hand, recorded=False)
+    again = snap(run_tool, config, "prune", "--json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert not [f for f in findings(again) if f.check == "adopt"]
+    assert "not in its record" in foreign_of(again)[
+        f"snapshots/homes/alice/{naming.name_for(later_by_hand)}"]
+    assert naming.name_for(later_by_hand) in on_disk(root, "homes/alice")

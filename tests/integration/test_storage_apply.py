@@ -271,3 +271,105 @@ def test_an_fstab_that_fails_verification_is_not_touched(run_tool, machine):
     assert storage(run_tool, machine, "apply", "--yes").returncode == 2
     assert open(machine["fstab"]).read() == before
     assert not os.path.ismount(machine["point"])
+
+
+def mkfs_labelled(*devices):
+    sh("mkfs.btrfs", "--force", "--label", "trainserver", "--data", "raid10", "--metadata",
+       "raid10", *devices)
+
+
+def test_a_rerun_after_a_kill_between_mkfs_and_the_mount_registers_the_members(
+        run_tool, machine):
+    """After a kill between mkfs and the mount, a reboot or a container leaves the members
+    unknown to the kernel (no udev event registers them): a mount by UUID alone fails."""
+    mkfs_labelled(*machine["ids"][:4])
+    for device in machine["devices"][:4]:
+        sh("btrfs", "device", "scan", "--forget", device)
+    status, plan = plan_json(run_tool, machine)
+    states = {step["key"]: step["state"] for step in plan["steps"]}
+    assert status == 0 and states["mkfs"] == "done" and states["mount"] == "to do", plan
+    applied = storage(run_tool, machine, "apply", "--yes", "--json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert [step["key"] for step in json.loads(applied.stdout)["ran"]] == [
+        "mount", "tree", "fstab"]
+    assert sh("btrfs", "filesystem", "show", machine["point"]).stdout.count("devid") == 4
+
+
+def test_a_mount_that_fails_stops_apply_with_exit_2_and_a_rerun_resumes_there(
+        run_tool, machine):
+    machine["configure"](mount_options="noatime,no_such_btrfs_option")
+    failed = storage(run_tool, machine, "apply", "--yes")
+    assert failed.returncode == 2, failed.stdout + failed.stderr
+    assert "mount" in failed.stderr and not os.path.ismount(machine["point"])
+    machine["configure"]()
+    status, plan = plan_json(run_tool, machine)
+    assert status == 0 and [s["key"] for s in plan["steps"] if s["state"] == "to do"] == [
+        "mount", "tree", "fstab"], plan
+    assert storage(run_tool, machine, "apply", "--yes").returncode == 0
+    assert os.path.ismount(machine["point"])
+
+
+def test_a_filesystem_that_spans_a_disk_the_config_does_not_name_is_never_adopted(
+        run_tool, machine):
+    devices = machine["devices"]
+    mkfs_labelled(*devices)  # the four configured disks and the fifth, which is not
+    before = open(machine["fstab"]).read()
+    for mounted in (False, True):
+        if mounted:
+            os.makedirs(machine["point"])
+            sh("mount", devices[0], machine["point"])
+        status, plan = plan_json(run_tool, machine)
+        assert status == 2, plan
+        assert any(devices[4] in r and "does not name" in r for r in plan["refusals"]), plan
+        states = {step["key"]: step["state"] for step in plan["steps"]}
+        assert states["mkfs"] == "to do", plan
+        applied = storage(run_tool, machine, "apply", "--yes")
+        assert applied.returncode == 2, applied.stdout + applied.stderr
+        assert "refused:" in applied.stdout and devices[4] in applied.stdout
+        assert os.path.ismount(machine["point"]) is mounted
+        if mounted:
+            assert os.listdir(machine["point"]) == []
+        assert open(machine["fstab"]).read() == before
+    # A wipe does not help: the configured disks are the filesystem's, not a stranger's.
+    names = [os.path.basename(i) for i in machine["ids"][:4]]
+    assert storage(run_tool, machine, "apply", "--yes", "--wipe", "--confirm",
+                   ",".join(names)).returncode == 2
+    sh("umount", machine["point"])
+    assert sh("blkid", "-p", "-s", "TYPE", "-o", "value", devices[0]).stdout.strip() == "btrfs"
+
+
+def test_a_filesystem_with_a_member_that_is_not_there_is_never_adopted(run_tool, machine):
+    devices = machine["devices"]
+    mkfs_labelled(*devices)
+    sh("wipefs", "--all", devices[4])  # the fifth member is gone; the other four remain
+    status, plan = plan_json(run_tool, machine)
+    assert status == 2, plan
+    assert any("1 of its 5 devices" in r for r in plan["refusals"]), plan["refusals"]
+    assert storage(run_tool, machine, "apply", "--yes").returncode == 2
+    assert not os.path.ismount(machine["point"])
+
+
+def test_a_stable_id_that_climbs_out_of_by_id_is_refused(run_tool, machine):
+    climbing = f"{BY_ID}/../../{os.path.basename(machine['devices'][3])}"
+    assert os.path.realpath(climbing) == machine["devices"][3]
+    machine["configure"](backing_devices=machine["ids"][:3] + [climbing])
+    checked = run_tool("ts-config", "--config", machine["config"], "check")
+    assert checked.returncode == 3 and "[storage] backing_devices" in checked.stderr, \
+        checked.stdout + checked.stderr
+    assert climbing in checked.stderr
+    result = storage(run_tool, machine, "plan")
+    assert result.returncode == 3 and climbing in result.stderr, result.stdout + result.stderr
+
+
+def test_a_stable_id_that_is_not_a_link_to_a_block_device_is_refused(run_tool, machine):
+    target = machine["tmp"] / "disk-image-not-a-device"
+    target.write_bytes(b"\0" * 4096)
+    link = os.path.join(BY_ID, f"ts-test-{uuids.uuid4().hex[:8]}-file")
+    os.symlink(target, link)
+    try:
+        machine["configure"](backing_devices=machine["ids"][:3] + [link])
+        status, plan = plan_json(run_tool, machine)
+        assert status == 2
+        assert any(link in r and "not a block device" in r for r in plan["refusals"]), plan
+    finally:
+        os.unlink(link)

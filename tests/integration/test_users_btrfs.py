@@ -294,10 +294,14 @@ def test_remove_keeps_the_data_snapshots_it_and_deletes_only_when_asked(system, 
     [name] = [n for n in os.listdir(system.path("snapshots/homes/bob/models"))]
     with open(system.path(f"snapshots/homes/bob/models/{name}/model.pt")) as handle:
         assert handle.read() == "weights"
-    # ts-snapshot's inventory takes them for its own
-    listing = system.run("ts-snapshot", "list", "--json")
-    seen = {s["subvolume"] for s in json.loads(listing.stdout)["snapshots"]}
-    assert set(subvolumes("bob") + ["homes/bob/models"]) <= seen
+    # ts-snapshot reports them as ts-users remove's keepsakes: left alone, never pruned
+    listing = json.loads(system.run("ts-snapshot", "list", "--json").stdout)
+    keepsakes = {os.path.relpath(item["path"], system.path("snapshots")): item["why"]
+                 for item in listing["foreign"]}
+    assert {os.path.dirname(rel) for rel in keepsakes} == set(subvolumes("bob") +
+                                                              ["homes/bob/models"])
+    assert all("made by ts-users remove bob" in why for why in keepsakes.values()), keepsakes
+    assert not listing["snapshots"]
 
     before = system.fingerprint()
     again = system.users("remove", "bob")

@@ -28,6 +28,9 @@ SCHEDULE = {
     "ts-alert-flush.timer": ("*-*-* *:07/15:00", False),  # queued alerts retried
     "ts-quota.timer": ("*-*-* 06:25:00", True),  # user quotas daily 06:25
     "ts-quota-digest.timer": ("*-*-01 09:00:00", True),  # the monthly quota reminder
+    "ts-gdrive-mount-check.timer": ("*-*-* *:00/5:00", False),  # Drive mount health, 5 min
+    "ts-gdrive-mount-resize.timer": ("*-*-* 05:30:00", True),  # the Drive cache size, daily
+    "ts-sync.timer": ("*-*-* 04:00:00", True),  # GCS->Drive sync daily 04:00
 }
 FAILURE_TEMPLATE = "ts-unit-failed@.service"
 # The commands each piped service runs (after `ts-alert pipe --queue-only [--timeout D] --`).
@@ -43,6 +46,9 @@ PIPED = {
     "ts-backup-prune.service": ["/usr/bin/ts-backup", "prune", "--json"],
     "ts-alert-overdue.service": ["/usr/bin/ts-alert", "overdue", "--json"],
     "ts-quota.service": ["/usr/bin/ts-quota", "report", "--json"],
+    "ts-gdrive-mount-check.service": ["/usr/bin/ts-gdrive-mount", "check", "--json"],
+    "ts-gdrive-mount-resize.service": ["/usr/bin/ts-gdrive-mount", "resize", "--json"],
+    "ts-sync.service": ["/usr/bin/ts-sync", "run", "--json"],
 }
 # Services whose output is one message, not findings: `ts-alert notice --queue-only --`.
 NOTICES = {
@@ -50,7 +56,12 @@ NOTICES = {
 }
 # Units that talk to the network: restic through rclone, and the two that deliver alerts.
 NETWORKED = {"ts-backup.service", "ts-backup-verify.service", "ts-backup-prune.service",
-             "ts-alert-flush.service", FAILURE_TEMPLATE}
+             "ts-alert-flush.service", FAILURE_TEMPLATE,
+             "ts-sync.service",  # GCS and Drive, and rclone's remote control on 127.0.0.1
+             "ts-gdrive-mount.service",  # the Drive mount itself
+             "ts-gdrive-mount-resize.service"}  # 127.0.0.1 only: rclone's remote control
+# Long-running services, enabled by their own setup command, not by a timer.
+DAEMONS = {"ts-gdrive-mount.service"}
 # systemd-analyze security --offline=yes: the targets (checks 5.0; snapshot and
 # backup, which change the storage and need a mount namespace and the network, 7.0), and 5.0
 # for every other unit.
@@ -87,6 +98,8 @@ def test_service_conventions(path):
     unit = parse(path)
     name = os.path.basename(path)
     assert "man:" in unit["Unit"]["Documentation"]
+    if name in DAEMONS:
+        return
     assert unit["Service"]["Type"] == "oneshot"
     assert not unit.has_section("Install"), "services are started by their timers only"
     if name == FAILURE_TEMPLATE:
@@ -107,8 +120,32 @@ def test_piped_services_report_through_ts_alert_and_list_only_its_success(name):
 
 
 def test_every_service_with_a_timer_is_piped_or_delivers():
-    names = {os.path.basename(p) for p in services()} - {FAILURE_TEMPLATE}
+    names = {os.path.basename(p) for p in services()} - {FAILURE_TEMPLATE} - DAEMONS
     assert names == set(PIPED) | set(NOTICES) | {"ts-alert-flush.service"}
+
+
+# Options that give a unit its own mount namespace: a FUSE mount made in one is not seen by
+# anyone else (systemd.exec(5), MountFlags=).
+NAMESPACING = ("ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices", "PrivateMounts",
+               "ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths", "ProtectKernelTunables",
+               "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups",
+               "ProtectProc", "ProcSubset", "TemporaryFileSystem", "BindPaths",
+               "BindReadOnlyPaths", "StateDirectory", "CacheDirectory", "LogsDirectory",
+               "RuntimeDirectory", "ConfigurationDirectory", "MountFlags", "ProtectHostname")
+
+
+def test_the_drive_mount_is_a_notify_daemon_whose_mount_the_host_sees():
+    unit = parse(os.path.join(UNITS, "ts-gdrive-mount.service"))
+    service = unit["Service"]
+    assert service["Type"] == "notify"
+    assert service["Restart"] == "on-failure"
+    assert service["ExecStart"] == "/usr/bin/ts-gdrive-mount serve"
+    assert service["ExecStopPost"] == "-/usr/bin/ts-gdrive-mount unmount"
+    assert unit["Unit"]["OnFailure"] == "ts-unit-failed@%n.service"
+    assert "/mnt/storage" in unit["Unit"]["RequiresMountsFor"].split()
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+    assert "/dev/fuse rw" in service["DeviceAllow"]
+    assert [key for key in NAMESPACING if key in service] == []
 
 
 @pytest.mark.parametrize("name", sorted(NOTICES))

@@ -389,3 +389,71 @@ def test_a_restore_with_errors_names_the_first_one_not_only_their_number():
     assert restic.error_line(fixture("restore-no-chown.stderr")) == (
         "Fatal: There were 3 errors; the first: /tmp/rrs/src/sub/f: Lchown: lchown "
         "/tmp/rrs/out/x14/tmp/rrs/src/sub/f: operation not permitted")
+
+
+# ---------------------------------------------------------------- issue 14: causes and packs
+
+def test_a_fatal_line_glued_to_the_unlock_error_is_the_cause_with_rclone_s_reason():
+    """restic 0.14 prints "error while unlocking: ...Fatal: ..." as one line and then "error in
+    cleanup handler: blob not removed ...": the alert must say why the backup failed."""
+    found = restic.error_line(fixture("backup-remote-failed.stderr"))
+    assert found.startswith("Fatal: unable to save snapshot: server response unexpected: "
+                            "500 Internal Server Error (500)"), found
+    assert "cleanup handler" not in found and "blob not removed" not in found
+    # The remote's own reason, from rclone's first error line, not a later one about the lock.
+    assert "(rclone: Post request put error: mkdir /tmp/rx/repo/data/" in found, found
+    assert found.endswith("operation not permitted)") and "\n" not in found
+
+
+def test_the_remote_failure_is_the_backup_s_summary():
+    result = restic.outcome(1, V14, restic.parse_backup(""),
+                            fixture("backup-remote-failed.stderr"))
+    assert result["summary"].startswith("backup failed (exit 1): Fatal: unable to save snapshot")
+
+
+@pytest.mark.parametrize("stderr_fixture", ["no-repository.stderr",
+                                            "no-repository-rclone.stderr"])
+def test_a_missing_repository_suggests_init_with_014(stderr_fixture):
+    result = restic.outcome(1, V14, restic.parse_backup(""), fixture(stderr_fixture))
+    assert "run ts-backup init" in result["summary"], result["summary"]
+    assert "unable to open config file" in result["summary"]
+    assert restic.missing_repository(fixture(stderr_fixture))
+
+
+def test_a_missing_repository_suggests_init_once_with_018():
+    stderr = fixture("restic-0.18/no-repository.stderr")
+    result = restic.outcome(10, (0, 18, 0), restic.parse_backup(""), stderr)
+    assert result["summary"].count("ts-backup init") == 1, result["summary"]
+
+
+def test_other_failures_do_not_suggest_init():
+    for name in ("wrong-password.stderr", "backup-locked.stderr", "backup-remote-failed.stderr"):
+        assert not restic.missing_repository(fixture(name))
+        assert "init" not in restic.outcome(1, V14, restic.parse_backup(""),
+                                            fixture(name))["summary"]
+
+
+@pytest.mark.parametrize("name, pack, why", [
+    ("check-read-data-corrupt.stderr",
+     "742dd9927942a908f7e657a88c86905267b59bd092ec247785815090549ebb5d",
+     "Pack ID does not match"),
+    ("check-truncated.stderr",
+     "c9c82a4c7a46f691cb866392d899357b944f29c2d76924a201e60f71b6af0233",
+     "unexpected file size: got 1000, expected 13090293"),
+    ("check-missing.stderr",
+     "c9c82a4c7a46f691cb866392d899357b944f29c2d76924a201e60f71b6af0233", "does not exist"),
+    ("restic-0.18/check-read-data-corrupt.stderr",
+     "e46ad21f8b83c103c989bea864bcbc9c83d39a81b29696aa1226237af39e58bc", "contains 2 errors"),
+    ("restic-0.18/check-truncated.stderr",
+     "fdfa938a49d3076e03e9c3c3bb017bc45d3c20e4fa2ac2fc0e41cc10bb557063",
+     "unexpected file size"),
+])
+def test_check_names_the_damaged_pack(name, pack, why):
+    damaged = restic.damaged_packs(fixture(name))
+    assert list(damaged) == [pack]
+    assert why in damaged[pack]
+
+
+def test_a_clean_check_names_no_pack():
+    assert restic.damaged_packs("no errors were found\n") == {}
+    assert restic.damaged_packs(fixture("backup-locked.stderr")) == {}

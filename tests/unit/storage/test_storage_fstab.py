@@ -59,3 +59,33 @@ def test_a_missing_fstab_is_created(tmp_path):
     assert fstab.add_line(str(path), f"tmpfs {tmp_path} tmpfs defaults 0 0", now=NOW) is None
     assert path.read_text().endswith(f"tmpfs {tmp_path} tmpfs defaults 0 0\n")
     assert os.stat(path).st_mode & 0o777 == 0o644
+
+
+def test_a_run_killed_between_the_backup_and_the_rename_leaves_one_backup_after_the_rerun(
+        tab, tmp_path, monkeypatch):
+    old = tab.read_text()
+    (tmp_path / "storage").mkdir()
+    line = f"tmpfs {tmp_path}/storage tmpfs defaults 0 0"
+
+    def killed(source, target):
+        raise KeyboardInterrupt  # stands for the SIGKILL: nothing after this point runs
+
+    with monkeypatch.context() as patched:
+        patched.setattr(fstab.os, "replace", killed)
+        with pytest.raises(KeyboardInterrupt):
+            fstab.add_line(str(tab), line, now=NOW)
+    assert tab.read_text() == old
+    assert leftovers(tab) == ["fstab.trainserver-20261128T080000Z", "fstab.trainserver-new"]
+    backup = fstab.add_line(str(tab), line, now=NOW + 600)
+    assert backup == f"{tab}.trainserver-20261128T080000Z" and open(backup).read() == old
+    assert leftovers(tab) == ["fstab.trainserver-20261128T080000Z"]
+    assert tab.read_text().endswith(line + "\n")
+
+
+def test_an_older_backup_that_differs_from_the_file_is_not_taken_for_its_copy(tab, tmp_path):
+    (tmp_path / "fstab.trainserver-20260101T000000Z").write_text("# an older fstab\n")
+    (tmp_path / "storage").mkdir()
+    backup = fstab.add_line(str(tab), f"tmpfs {tmp_path}/storage tmpfs defaults 0 0", now=NOW)
+    assert backup == f"{tab}.trainserver-20261128T080000Z"
+    assert leftovers(tab) == ["fstab.trainserver-20260101T000000Z",
+                              "fstab.trainserver-20261128T080000Z"]

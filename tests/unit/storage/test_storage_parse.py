@@ -86,3 +86,11 @@ def test_fstab_uuid_for_the_mount_point():
 def test_unexpected_output_is_a_parse_error(parser, text):
     with pytest.raises(parse.ParseError):
         parser(text)
+
+
+def test_dump_super_gives_the_device_count_the_superblock_records():
+    found = parse.dump_super(fixture("dump-super-raid10-five.txt"))
+    assert found == {"fsid": "2125f52d-2dd0-4792-9393-e402d0764825", "label": "trainserver",
+                     "num_devices": 5, "devid": 5}
+    with pytest.raises(parse.ParseError):
+        parse.dump_super("superblock: bytenr=65536, device=/dev/loop0\n")

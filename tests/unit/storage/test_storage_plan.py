@@ -92,6 +92,7 @@ def complete():
     for index in range(4):
         facts.members[f"/dev/bcache{index}"] = {"TYPE": "btrfs", "LABEL": "trainserver",
                                                 "UUID": uuid}
+    facts.filesystems = {uuid: {"num_devices": 4, "error": None}}
     facts.mount = {"uuid": uuid, "source": "/dev/bcache3", "fstype": "btrfs"}
     facts.tree = {path: kind for path, kind in layout.tree(["alice"])}
     facts.fstab_text += plans.fstab_line(uuid, SETTINGS) + "\n"
@@ -257,3 +258,104 @@ def test_bcache_super_show_is_parsed_from_recorded_output():
                        "cache_mode": "writeback", "cache_state": "detached"}
     with pytest.raises(ValueError):
         bcache.parse_super("sb.magic\t\tbad magic\n")
+
+
+PLAIN = plans.Settings(backing=HDD_IDS, cache="none", users=["alice"])
+FS_UUID = "2125f52d-2dd0-4792-9393-e402d0764825"
+
+
+def labelled(facts, paths, num_devices):
+    """A BTRFS made by apply (label and all) over PATHS, whose superblock counts NUM_DEVICES."""
+    by_path = {d["path"]: d for d in facts.disks}
+    for path in paths:
+        by_path[path]["signatures"] = {"TYPE": "btrfs", "LABEL": "trainserver",
+                                       "UUID": FS_UUID}
+    facts.filesystems = {FS_UUID: {"num_devices": num_devices, "error": None}}
+    return facts
+
+
+def fifth(facts):
+    facts.disks.append(disk("/dev/sde", ["/dev/disk/by-id/ata-TS-HDD-8T_TSHDD0005"],
+                            "TSHDD0005", True))
+    return facts
+
+
+def test_a_filesystem_over_exactly_the_configured_disks_is_adopted_and_mounted_after_a_scan():
+    plan = plans.make(PLAIN, labelled(fresh(), HDDS, 4))
+    assert plan.refusals == []
+    steps = {s.key: s for s in plan.steps}
+    assert steps["mkfs"].done and not steps["mount"].done
+    # Nothing may have registered the members (a container, a kill before the mount).
+    assert steps["mount"].prepare == ["btrfs", "device", "scan", *HDD_IDS]
+    assert steps["mount"].command[-2:] == [f"UUID={FS_UUID}", "/mnt/storage"]
+
+
+def test_a_filesystem_that_also_spans_a_disk_not_named_is_refused_mounted_or_not():
+    facts = labelled(fifth(fresh()), HDDS + ["/dev/sde"], 5)
+    for mount in (None, {"uuid": FS_UUID, "source": "/dev/sda", "fstype": "btrfs"}):
+        facts.mount = mount
+        plan = plans.make(PLAIN, facts, wipe=True, confirmed=["TSHDD0001"])
+        assert plan.refusals == [
+            f"the BTRFS labelled 'trainserver' (UUID {FS_UUID}): spans /dev/sde, which "
+            f"[storage] does not name. apply adopts a filesystem only when its devices are "
+            f"exactly the configured ones, and never builds over one that is not: make the two "
+            f"agree first (name its other devices in [storage], or btrfs device add/remove)"]
+        steps = {s.key: s for s in plan.steps}
+        assert not steps["mkfs"].done and not steps["mount"].done and not steps["tree"].done
+
+
+def test_a_filesystem_with_a_device_missing_or_unreadable_is_refused():
+    facts = labelled(fresh(), HDDS, 5)
+    refusal, = plans.make(PLAIN, facts).refusals
+    assert "1 of its 5 devices is not present on this machine" in refusal
+    facts.filesystems[FS_UUID] = {"num_devices": None, "error": "dump-super: bad magic"}
+    refusal, = plans.make(PLAIN, facts).refusals
+    assert "its device count cannot be read (dump-super: bad magic)" in refusal
+
+
+def test_a_filesystem_on_some_configured_disks_only_needs_wipe_of_each_of_them():
+    facts = labelled(fifth(fresh()), HDDS[:3] + ["/dev/sde"], 4)
+    plan = plans.make(PLAIN, facts)
+    assert any(f"spans /dev/sde, which [storage] does not name; does not span {HDD_IDS[3]}"
+               in r for r in plan.refusals), plan.refusals
+    assert any(r.startswith(f"{HDD_IDS[0]} (serial TSHDD0001): carries btrfs labelled")
+               for r in plan.refusals)
+    # Erasing it on every configured disk that carries it is what --wipe is for.
+    plan = plans.make(PLAIN, facts, wipe=True, confirmed=["TSHDD0001", "TSHDD0002", "TSHDD0003"])
+    assert plan.refusals == [] and any("--wipe erases it" in n for n in plan.notes)
+    assert [s.key for s in plan.todo][:3] == [f"wipe:{i}" for i in HDD_IDS[:3]]
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("/dev/disk/by-id/../../sdd", "not an entry of /dev/disk/by-id itself"),
+    ("/dev/disk/by-id/nested/ata-TS-HDD-8T_TSHDD0004", "not an entry of /dev/disk/by-id"),
+    ("/dev/sdd", "not a stable id"),
+])
+def test_a_name_that_is_no_entry_of_by_id_itself_is_refused(name, problem):
+    facts = fresh()
+    facts.resolved[name] = "/dev/sdd"
+    settings = plans.Settings(backing=HDD_IDS[:3] + [name], cache_device=NVME_ID)
+    assert [r for r in plans.make(settings, facts).refusals if name in r] == [
+        f"{name}: {layout.stable_id_problem(name)}"]
+    assert problem in layout.stable_id_problem(name)
+
+
+def test_an_id_the_survey_could_not_trust_is_refused_with_its_reason():
+    facts = fresh()
+    facts.resolved[HDD_IDS[3]] = None
+    facts.id_problems[HDD_IDS[3]] = "leads to /tmp/x, which is not a block device"
+    assert plans.make(SETTINGS, facts).refusals == [
+        f"{HDD_IDS[3]}: leads to /tmp/x, which is not a block device"]
+
+
+def test_with_bcache_a_filesystem_that_also_spans_another_bcache_device_is_refused():
+    facts = complete()
+    uuid = facts.mount["uuid"]
+    facts.disks.append(disk("/dev/bcache4", [], None, True,
+                            signatures={"TYPE": "btrfs", "LABEL": "trainserver", "UUID": uuid}))
+    facts.filesystems[uuid]["num_devices"] = 5
+    plan = plans.make(SETTINGS, facts)
+    assert len(plan.refusals) == 1 and "spans /dev/bcache4, which [storage] does not name" in \
+        plan.refusals[0]
+    assert [s.key for s in plan.todo][:2] == ["mkfs", "mount"]
+    assert plans.make(SETTINGS, complete()).refusals == []

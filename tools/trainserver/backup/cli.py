@@ -28,13 +28,22 @@ def cli():
     repository in [backup] (an rclone remote on Google Drive).
 
     ts-backup.timer runs `ts-backup run --json` daily at 06:00 through ts-alert: read-only
-    BTRFS snapshots of the [backup] subvolumes, `restic backup` reading them under their
-    original paths (a private mount namespace binds each snapshot there), then `restic forget`
-    with keep_daily and keep_weekly. A failed backup is a critical finding. With
-    [backup] healthcheck_url set, each run pings its start and its end (with restic's last
-    lines on failure). The repository password is read from [backup] password_file (root,
-    0600); restic's cache is [backup] cache_dir. ts-backup-prune.timer runs `prune` weekly
-    and ts-backup-verify.timer runs `verify` on the 1st of each month at 08:00.
+    BTRFS snapshots of the [backup] subvolumes, then `restic backup` reading them under their
+    original paths (a private mount namespace binds each snapshot there), and the report: the
+    daily run does this one job, and costs what restic's backup costs. A failed backup is a
+    critical finding. With [backup] healthcheck_url set, each run pings its start and its end
+    (with restic's last lines on failure). The repository password is read from [backup]
+    password_file (root, 0600, not empty); restic's cache is [backup] cache_dir. The upload
+    is limited to [backup] bandwidth and shares [network] upload_limit with ts-sync: a backup
+    that starts while a sync uploads takes half of it, and the sync makes room
+    (trainserver(7), UPLINK).
+
+    ts-backup-prune.timer runs `prune` weekly (Sunday 09:00): the work that locks the
+    repository exclusively, stale locks removed, `restic forget --prune` with keep_daily and
+    keep_weekly (applied weekly, the policy keeps the same backups), and a `restic check` of
+    the index and the packs that reads no data. ts-backup-verify.timer runs `verify` on the
+    1st of each month at 08:00: it reads the next 1/verify_subsets of the packs, so every
+    pack is read once in verify_subsets months (`status` shows when each part was last read).
 
     Each day's BTRFS snapshot has a new device ID. Debian 12's restic (0.14) stores it for
     every file and directory, so each run stores the metadata of every directory again (about
@@ -77,12 +86,14 @@ def init(tool, dry_run):
 @core_cli.dry_run_option
 @click.pass_obj
 def run(tool, as_json, dry_run):
-    """Back up now: snapshots, restic backup under the original paths, restic forget.
+    """Back up now: snapshots, then restic backup under the original paths. Retention is
+    the weekly `prune`'s.
 
     Prints findings: `backup` (ok with what was saved, or critical with why: restic's error,
-    or the files it could not read), `forget`, and a warning for each configured subvolume
-    that does not exist or is not a subvolume. The last run is kept for `status` and written
-    as trainserver_backup metrics.
+    or the files it could not read), and a warning for each configured subvolume that does
+    not exist or is not a subvolume. A password file that is missing, empty or readable by
+    others is refused before any snapshot and before the start ping. The last run is kept
+    for `status` and written as trainserver_backup metrics.
     """
     import time
 
@@ -110,7 +121,7 @@ def run(tool, as_json, dry_run):
             state.save(record)
             tool.write_metrics("trainserver_backup", report.metrics(record))
             text = log_tail(report.log_text(result, lines), 60)
-            if result.ok and (result.forget or {}).get("ok", True):
+            if result.ok:
                 beat.success(text)
             else:
                 beat.failure(2, text)
@@ -141,24 +152,34 @@ def snapshots(tool, as_json):
 @core_cli.json_option
 @click.pass_obj
 def status(tool, as_json):
-    """Show the last run and the last successful one, from the state file. Exit 0 when the
-    last run succeeded, 2 when it failed, 3 when no run is on record."""
+    """Show the last run and the last successful one, from the state file, and when every
+    pack was last read by `verify` (the full-read cycle: verify_subsets months). Exit 0 when
+    the last run succeeded, 2 when it failed, 3 when no run is on record."""
     import json
     import time
 
+    from trainserver.backup import verify as verifying
+
     record = tool.state_file(STATE_NAME).load({})
+    record = record if isinstance(record, dict) else {}
+    subsets = _settings(tool).verify_subsets
+    cycle = verifying.read_cycle(tool.state_file(STATE_NAME + "-verify").load({}), subsets)
+
+    def when(stamp):
+        return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(stamp))
+
     if as_json:
-        json.dump(record, sys.stdout, indent=2)
+        json.dump(dict(record, packs_read=cycle), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         for label, key in (("last run", "last_run"), ("last success", "last_success")):
-            run_record = (record or {}).get(key)
+            run_record = record.get(key)
             if not run_record:
                 click.echo(f"{label}: none on record")
                 continue
-            when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(run_record["time"]))
-            click.echo(f"{label}: {when}: {run_record['summary']}")
-    last = (record or {}).get("last_run")
+            click.echo(f"{label}: {when(run_record['time'])}: {run_record['summary']}")
+        click.echo(f"packs: {verifying.cycle_text(cycle, when)}")
+    last = record.get("last_run")
     if not last:
         return core_cli.EXIT_UNKNOWN
     return core_cli.EXIT_OK if last["ok"] else core_cli.EXIT_CRITICAL
@@ -176,6 +197,8 @@ def verify(tool, as_json):
     into a temporary directory and every file compared with the BTRFS snapshot that backup
     read. Errors in the check, or any file that differs, are critical.
     """
+    import time
+
     from trainserver.backup import verify as verifying
     from trainserver.core.checks import report as print_findings
 
@@ -184,12 +207,16 @@ def verify(tool, as_json):
     with tool.lock(wait=settings.lock_wait):
         record = tool.state_file(STATE_NAME).load({})
         position_file = tool.state_file(STATE_NAME + "-verify")
-        position = position_file.load({}).get("next_subset", 1)
-        found, following = verifying.verify(
-            settings, record if isinstance(record, dict) else {}, position,
+        state = position_file.load({})
+        state = state if isinstance(state, dict) else {}
+        subset = verifying.subset_for(state.get("next_subset", 1), settings.verify_subsets)
+        found, _ = verifying.verify(
+            settings, record if isinstance(record, dict) else {}, subset,
             settings.verify_subsets, max_dirs=settings.verify_sample_dirs,
             max_bytes=settings.verify_sample_bytes)
-        position_file.save({"next_subset": following})
+        checked = all(f.severity.label == "ok" for f in found if f.check == "check")
+        position_file.save(verifying.record_read(state, subset, settings.verify_subsets,
+                                                 checked, time.time()))
     return print_findings(found, as_json)
 
 
@@ -198,14 +225,21 @@ def verify(tool, as_json):
 @core_cli.dry_run_option
 @click.pass_obj
 def prune(tool, as_json, dry_run):
-    """Remove the data no snapshot needs any more (weekly, from ts-backup-prune.timer):
-    `restic prune --max-unused` [backup] prune_max_unused, after removing stale locks."""
+    """The weekly repository work (ts-backup-prune.timer), which locks it exclusively.
+
+    Stale locks are removed (never a live run's), then `restic forget --prune` applies
+    [backup] keep_daily and keep_weekly and frees the data no snapshot needs any more
+    (--max-unused [backup] prune_max_unused; a week that forgot nothing still gets a `restic
+    prune`, for the packs killed backups left). Then `restic check` reads the index and checks
+    every pack's presence and size, without reading data: a lost or cut pack is found within a
+    week, and named. Findings: `forget`, `prune`, `structure`; a failure is critical.
+    """
     from trainserver.backup import job
     from trainserver.core.checks import report as print_findings
 
     settings = _settings(tool)
     with tool.lock(wait=settings.lock_wait):
-        found = [job.prune(settings)]
+        found = job.prune(settings)
     return print_findings(found, as_json)
 
 
@@ -223,7 +257,12 @@ def prune(tool, as_json, dry_run):
 def restore(tool, path, snapshot, target, overwrite, dry_run):
     """Restore PATH (a file or directory, as it was backed up, such as
     /mnt/storage/homes/alice/project) from the repository. Live data is never overwritten
-    unless --overwrite is given."""
+    unless --overwrite is given.
+
+    A target that is a whole subvolume (/mnt/storage/docker-volumes, a home) is restored into
+    a new subvolume that takes its place, so it stays in the backups and the snapshots; the
+    subvolumes nested in it are made anew and restored too, and the replaced copy keeps the
+    old ones. A mount point is refused: restore it elsewhere with --to."""
     from trainserver.backup import restore as restoring
 
     with tool.lock():  # by hand: says at once who holds it (exit 75), as init does

@@ -5,15 +5,18 @@ Every restic call goes through core.commands (argument lists, timeouts, secrets 
 an explicit cache directory (a unit has no HOME).
 """
 
+import logging
 import os
 import sys
 import time
 from dataclasses import dataclass
 
 from trainserver.backup import pause, report, restic, snapset
-from trainserver.core import commands, secrets
+from trainserver.core import commands, secrets, uplink
 from trainserver.core.errors import ActionError, CommandError
 from trainserver.snapshot.btrfs import BtrfsError
+
+log = logging.getLogger("trainserver")
 
 BACKUP_TIMEOUT = 20 * 3600  # a first upload of terabytes at 100 Mbit/s takes days: resumable
 FORGET_TIMEOUT = 3600
@@ -44,6 +47,8 @@ class Settings:
     verify_sample_bytes: int = 2**30
     verify_sample_dirs: int = 20
     lock_wait: float = 0.0    # seconds run, verify and prune wait for one another
+    upload_limit: float = 0.0  # [network] upload_limit, bytes per second (0: only bandwidth)
+    lock_dir: str = ""        # where the uplink claims live ([paths] lock_dir)
 
     @classmethod
     def from_config(cls, config):
@@ -60,7 +65,9 @@ class Settings:
                    verify_subsets=table["verify_subsets"],
                    verify_sample_bytes=int(table["verify_sample_bytes"]),
                    verify_sample_dirs=table["verify_sample_dirs"],
-                   lock_wait=float(table["lock_wait"]))
+                   lock_wait=float(table["lock_wait"]),
+                   upload_limit=float(config["network"]["upload_limit"]),
+                   lock_dir=config["paths"]["lock_dir"])
 
 
 def environment(settings):
@@ -71,7 +78,9 @@ def environment(settings):
 
 def preflight(settings):
     """Refuse early, with the fix, what would make restic fail obscurely."""
-    secrets.check_file(settings.password_file)  # SecretError: missing, empty or too open
+    # SecretError: missing, too open, or empty (restic trims the file as read() does; an empty
+    # password would fail only after the snapshots were taken and the start was pinged).
+    secrets.read(settings.password_file)
     if settings.repository.startswith("rclone:") and not os.path.isfile(settings.rclone_config):
         raise ActionError(f"{settings.rclone_config} does not exist: the repository "
                           f"{settings.repository} is an rclone remote; create the remote with "
@@ -164,50 +173,133 @@ def unlock(settings, argv_base):
     restic_run(argv_base + ["unlock"], settings, changes=True)
 
 
-def _forget(settings, argv_base):
-    unlock(settings, argv_base)
-    argv = restic.forget_argv(argv_base, settings.host, settings.tag, settings.keep_daily,
-                              settings.keep_weekly)
-    result = restic_run(argv, settings, changes=True, timeout=FORGET_TIMEOUT)
-    if result.dry_run:
-        return {"ok": True, "removed": 0, "summary": "dry run: forget not run"}
-    if result.returncode != 0:
-        return {"ok": False, "removed": None,
-                "summary": f"restic forget failed (exit {result.returncode}): "
-                           f"{restic.error_line(result.stderr)}"}
-    groups = restic.parse_forget(result.stdout)
+def _forget_finding(settings, stdout):
+    from trainserver.core.findings import Finding, Severity
+
+    groups = restic.parse_forget(stdout)
     removed = sum(len(g["remove"]) for g in groups)
     kept = sum(len(g["keep"]) for g in groups)
-    return {"ok": True, "removed": removed, "kept": kept,
-            "summary": f"kept {kept} snapshots, forgot {removed} (keep daily "
-                       f"{settings.keep_daily}, weekly {settings.keep_weekly})"}
+    return Finding(report.TOOL, "forget", settings.repository, Severity.OK,
+                   f"kept {kept} snapshots, forgot {removed} (keep daily {settings.keep_daily}, "
+                   f"weekly {settings.keep_weekly})", value=removed), removed
+
+
+def _freed(stdout):
+    return [line.strip() for line in (stdout or "").splitlines()
+            if line.strip().startswith(("total prune", "remaining:", "unused size after"))]
+
+
+def _retention(settings, argv_base):
+    """restic forget --prune: [findings]. restic prunes only when the forget removed a
+    snapshot (0.14 and 0.18); a week that forgot none still gets a prune of its own, which
+    frees what killed backups uploaded (their packs are in no index, MEASURED.md)."""
+    from trainserver.core.findings import Finding, Severity
+
+    subject = settings.repository
+    argv = restic.forget_argv(argv_base, settings.host, settings.tag, settings.keep_daily,
+                              settings.keep_weekly, prune=True,
+                              max_unused=settings.prune_max_unused)
+    result = restic_run(argv, settings, changes=True, timeout=PRUNE_TIMEOUT)
+    if result.dry_run:
+        return [Finding(report.TOOL, "prune", subject, Severity.OK,
+                        "dry run: forget --prune not run")]
+    if result.returncode != 0:
+        return [Finding(report.TOOL, "prune", subject, Severity.CRITICAL,
+                        f"restic forget --prune failed (exit {result.returncode}): "
+                        f"{restic.explained(result.stderr)}")]
+    try:
+        forgot, removed = _forget_finding(settings, result.stdout)
+    except restic.ParseError as exc:
+        return [Finding(report.TOOL, "prune", subject, Severity.CRITICAL,
+                        f"restic forget --prune printed what ts-backup cannot read: {exc}")]
+    freed = _freed(result.stdout)
+    if not removed:
+        result = restic_run(argv_base + ["prune", "--max-unused", settings.prune_max_unused],
+                            settings, changes=True, timeout=PRUNE_TIMEOUT)
+        if result.returncode != 0:
+            return [forgot, Finding(report.TOOL, "prune", subject, Severity.CRITICAL,
+                                    f"restic prune failed (exit {result.returncode}): "
+                                    f"{restic.explained(result.stderr)}")]
+        freed = _freed(result.stdout)
+    return [forgot, Finding(report.TOOL, "prune", subject, Severity.OK,
+                            "restic prune done" + (f": {'; '.join(freed)}" if freed else ""))]
+
+
+def clean_check_caches(settings):
+    # A killed check leaves its temporary cache behind in TMPDIR (MEASURED.md): ours is the
+    # cache directory, and a leftover there is from a check of ours that died.
+    import glob
+    import shutil
+
+    for leftover in glob.glob(os.path.join(settings.cache_dir, "restic-check-cache-*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def structure_check(settings, argv_base):
+    """`restic check` without reading data: every pack the index names exists with the size
+    the index gives, and the snapshots' trees are whole. Minutes, whatever the repository's
+    size; a damaged pack is named. Returns a finding."""
+    from trainserver.core.findings import Finding, Severity
+
+    clean_check_caches(settings)
+    # changes=True: it locks the repository exclusively (--dry-run shows it, runs nothing).
+    result = restic_run(argv_base + ["check"], settings, changes=True, timeout=PRUNE_TIMEOUT)
+    subject = settings.repository
+    if result.dry_run:
+        return Finding(report.TOOL, "structure", subject, Severity.OK, "dry run: check not run")
+    if result.returncode == 0:
+        return Finding(report.TOOL, "structure", subject, Severity.OK,
+                       "restic check of the index and the packs' presence and sizes (no data "
+                       "read): no errors")
+    damaged = restic.damaged_packs(result.stderr + "\n" + result.stdout)
+    what = (f"damaged: {restic.packs_text(damaged)}; " if damaged else "") + \
+        (restic.explained(result.stderr) or "see the log")
+    return Finding(report.TOOL, "structure", subject, Severity.CRITICAL,
+                   f"restic check of the index and the packs found errors (exit "
+                   f"{result.returncode}): {what}", value=len(damaged) or None)
 
 
 def prune(settings):
-    """restic prune on its own (weekly) schedule: the space of forgotten snapshots and of
-    killed backups' packs back. Returns a finding."""
-    from trainserver.core.findings import Finding, Severity
-
+    """The weekly job (ts-backup-prune.timer), the one that locks the repository exclusively:
+    stale locks removed, `restic forget --prune` with the retention, then a `restic check` of
+    the structure. Returns findings: forget, prune, structure."""
     preflight(settings)
     argv_base = base(settings, version())
     unlock(settings, argv_base)
-    result = restic_run(argv_base + ["prune", "--max-unused", settings.prune_max_unused],
-                        settings, changes=True, timeout=PRUNE_TIMEOUT)
-    if result.dry_run:
-        return Finding(report.TOOL, "prune", settings.repository, Severity.OK,
-                       "dry run: prune not run")
-    if result.returncode != 0:
-        return Finding(report.TOOL, "prune", settings.repository, Severity.CRITICAL,
-                       f"restic prune failed (exit {result.returncode}): "
-                       f"{restic.error_line(result.stderr)}")
-    freed = [line.strip() for line in result.stdout.splitlines()
-             if line.strip().startswith(("total prune", "remaining:", "unused size after"))]
-    return Finding(report.TOOL, "prune", settings.repository, Severity.OK,
-                   "restic prune done" + (f": {'; '.join(freed)}" if freed else ""))
+    found = _retention(settings, argv_base)
+    found.append(structure_check(settings, argv_base))
+    return found
+
+
+def _uplink(settings):
+    """restic's claim on the shared uplink (core.uplink): fixed for the run, since restic's
+    --limit-upload cannot change while it runs; ts-sync, adjustable, makes room."""
+    limit = settings.upload_limit or settings.bandwidth
+    return uplink.Uplink(settings.lock_dir or "/run/lock", "backup", limit, settings.bandwidth,
+                         adjustable=False)
+
+
+def _claim_share(claim, settings):
+    """The rate restic gets now, claimed for the run: [backup] bandwidth, or an equal share of
+    [network] upload_limit with the uploads running now (ts-sync gives way within seconds)."""
+    rate, others = claim.current_share()
+    if rate <= 0:
+        # Only fixed claims of others could leave nothing, and only ts-backup makes one: a
+        # claim file of another backup run, which the backup lock rules out. Never unlimited.
+        rate = min(settings.bandwidth, 1024.0)
+    try:
+        claim.claim(rate)
+    except OSError as exc:  # the limits still hold for restic; only ts-sync cannot see them
+        log.warning("the uplink claim could not be written in %s (ts-sync will not make "
+                    "room): %s", claim.lock_dir, exc)
+    if others:
+        log.info("the uplink is shared with %s: restic uploads at %.1f MB/s of %.1f MB/s",
+                 uplink.describe(others), rate / 1e6, claim.limit / 1e6)
+    return rate
 
 
 def run(settings, now=None, lines=None):
-    """One backup: snapshots, restic from them under the original paths, forget, clean up.
+    """One backup: snapshots, restic from them under the original paths, clean up.
 
     Returns a report.RunResult; restic's failures are in it, not raised. `lines` collects
     restic's last stderr lines for the heartbeat's log. The caller has run preflight().
@@ -238,7 +330,6 @@ def run(settings, now=None, lines=None):
                                         restic.limit_kib(settings.bandwidth)),
                      changes=True)
         result.backup = {"ok": True, "summary": "dry run: nothing backed up"}
-        result.forget = _forget(settings, argv_base)
         result.finished = time.time()
         return result
     window = time.monotonic()
@@ -256,12 +347,14 @@ def run(settings, now=None, lines=None):
     if result.problem:
         result.finished = time.time()
         return result
+    claim = _uplink(settings)
     try:
+        rate = _claim_share(claim, settings)
         argv = (["unshare", "--mount", "--propagation", "private", "--", sys.executable, "-m",
                  "trainserver.backup.bindrun"] + [f"{snap}={orig}" for snap, orig in taken] +
                 ["--"] + restic.backup_argv(argv_base, [orig for _, orig in taken],
                                             settings.host, settings.tag,
-                                            restic.limit_kib(settings.bandwidth)))
+                                            restic.limit_kib(rate)))
         done = restic_run(argv, settings, changes=True, timeout=BACKUP_TIMEOUT,
                           feature_flags=result.feature_flags)
         lines.extend(done.stderr.splitlines()[-LOG_LINES:])
@@ -273,6 +366,8 @@ def run(settings, now=None, lines=None):
             result.summary = parsed.get("summary")
     except CommandError as exc:
         result.problem = str(exc)
+    finally:
+        claim.release()
     try:
         if result.ok:
             result.kept_set = snapset.complete(pending)
@@ -282,7 +377,7 @@ def run(settings, now=None, lines=None):
     except (OSError, BtrfsError) as exc:
         # The backup's verdict stands; a set left behind is removed by the next good run.
         result.cleanup_problem = f"old snapshot sets not all deleted: {exc}"
-    if result.ok:
-        result.forget = _forget(settings, argv_base)
+    # No forget here: retention needs an exclusive lock and another key derivation, and the
+    # policy (daily and weekly) gives the same kept set when applied weekly (prune()).
     result.finished = time.time()
     return result

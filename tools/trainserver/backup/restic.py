@@ -272,6 +272,12 @@ def parse_forget(stdout):
 # ---------------------------------------------------------------- the outcome of a backup
 
 _RCLONE_CAUSE = re.compile(r'Failed to create file system for "[^"]*": (.+)$')
+# rclone's log line for a request the remote refused; the object's name before the reason
+# (data/f9/<64 hex>) says nothing an admin can act on.
+_RCLONE_ERROR = re.compile(r"^rclone: \S+ \S+ ERROR : (?:[^\s:]+: )?(.+)$")
+# restic 0.14 prints "error while unlocking: ..." without a line end, and its Fatal line lands
+# on the end of it (recorded: backup-remote-failed.stderr).
+_GLUED_FATAL = re.compile(r"(?<=\S)(?=Fatal: )")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # The line that says what went wrong; restic follows it with hints ("Is there a repository at
 # the following location?", "the `unlock` command can be used ..."), which say less.
@@ -288,8 +294,7 @@ def error_line(stderr):
         line = _ANSI.sub("", raw).replace("\r", "").strip()
         message = _json_object(line) if line else None
         if message is None:
-            if line:
-                lines.append(line)
+            lines += [part.strip() for part in _GLUED_FATAL.split(line) if part.strip()]
         elif message.get("message_type") == "exit_error" and \
                 isinstance(message.get("message"), str):
             # Newer restic (0.18 recorded) with --json says why it stopped only in this object:
@@ -301,14 +306,68 @@ def error_line(stderr):
         first = next((line for line in lines if _IGNORED.match(line)), None)
         if first:
             found += f"; the first: {first[len('ignoring error for '):]}"
-    # Through the rclone backend restic only says "error talking HTTP to rclone": the reason
-    # (no network, wrong credentials) is in rclone's own line before it.
-    for line in lines:
-        match = _RCLONE_CAUSE.search(line)
-        if match and match.group(1) not in found:
-            found += f" (rclone: {match.group(1)})"
+    # Through the rclone backend restic only says "error talking HTTP to rclone" or "server
+    # response unexpected: 500": the reason (no network, wrong credentials, a remote that
+    # refuses writes) is in rclone's own lines, the first of them the cause of the others.
+    for pattern in (_RCLONE_CAUSE, _RCLONE_ERROR):
+        reason = next((match.group(1) for match in map(pattern.search, lines) if match), None)
+        if reason:
+            if reason not in found:
+                found += f" (rclone: {reason})"
             break
     return found
+
+
+_NO_REPOSITORY = ("unable to open config file", "Is there a repository at the following location?")
+INIT_HINT = "no repository there: run ts-backup init"
+
+
+def missing_repository(stderr):
+    """True when restic says there is no repository at the location (any release: 0.14 says
+    it only in words, with exit 1)."""
+    text = stderr or ""
+    return any(words in text for words in _NO_REPOSITORY)
+
+
+def explained(stderr):
+    """error_line(), with what to do when the repository does not exist."""
+    found = error_line(stderr)
+    if missing_repository(stderr) and "ts-backup init" not in found:
+        found += f" ({INIT_HINT})"
+    return found
+
+
+# `restic check` names a damaged pack by its whole ID (0.14 and 0.18 recorded):
+# "pack ID: does not exist", "pack ID: unexpected file size: ...", "pack ID contains N errors:
+# [...]" (0.18, --read-data), "Pack ID does not match, want ID, got OTHER" (0.14, --read-data).
+_PACK = re.compile(r"^pack ([0-9a-f]{64})(?::\s*|\s+)(.*)$")
+_PACK_ID_MISMATCH = re.compile(r"^Pack ID does not match, want ([0-9a-f]{64})")
+_WHY_LENGTH = 120
+
+
+def damaged_packs(text):
+    """{pack id: what restic says is wrong with it}, in the order restic named them."""
+    found = {}
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        match = _PACK.match(line)
+        if match:
+            why = match.group(2).strip() or "damaged"
+        else:
+            match = _PACK_ID_MISMATCH.match(line)
+            why = "Pack ID does not match its content (the data in it is damaged)"
+        if match and match.group(1) not in found:
+            if len(why) > _WHY_LENGTH:
+                why = why[:_WHY_LENGTH - 3] + "..."
+            found[match.group(1)] = why
+    return found
+
+
+def packs_text(damaged, named=UNREADABLE_NAMED):
+    """"damaged pack ID (why); ..." for a finding, at most NAMED of them, then a count."""
+    shown = "; ".join(f"pack {pack} ({why})" for pack, why in list(damaged.items())[:named])
+    rest = len(damaged) - named
+    return f"{shown}; and {rest} more" if rest > 0 else shown
 
 
 def _size(count):
@@ -352,11 +411,14 @@ def _incomplete(summary, unreadable):
             f"file{'s' if len(unreadable) != 1 else ''}: {_named(unreadable)}")
 
 
-def _failure(returncode, version):
+def _failure(returncode, version, stderr):
     if returncode == EXIT_INTERRUPTED:
         return "backup interrupted"
     if returncode in _SPECIFIC_EXIT_CODES and at_least(version, SPECIFIC_EXIT_CODES_SINCE):
         return f"backup failed: {_SPECIFIC_EXIT_CODES[returncode]}"
+    if missing_repository(stderr):
+        # restic before 0.17 says it only in words, with its general exit code 1.
+        return f"backup failed: {_SPECIFIC_EXIT_CODES[10]}"
     if returncode == EXIT_FATAL:
         return "backup failed"
     # restic's documentation: an unknown exit code must be taken as a failure.
@@ -379,7 +441,7 @@ def outcome(returncode, version, parsed, stderr):
         # An incomplete snapshot looks like a good one later: only this alert says what it lacks.
         text = _incomplete(summary, unreadable)
     else:
-        text = _failure(returncode, version)
+        text = _failure(returncode, version, stderr)
     cause = error_line(stderr)
     text += f" (exit {returncode}): {cause}" if cause else f" (exit {returncode})"
     return {"ok": False, "severity": "critical", "summary": text, "unreadable": unreadable}

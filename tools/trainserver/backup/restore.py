@@ -5,6 +5,12 @@ restic restores into a temporary directory beside the target (the same filesyste
 result is renamed into place: by default next to the original as PATH.restored-<UTC time>.
 With --overwrite an existing target is first renamed to TARGET.replaced-<UTC time>, and put
 back if the restored copy cannot take its place.
+
+A target that is a subvolume's root (/mnt/storage/docker-volumes, a home) is restored into a
+new subvolume that then takes its place (core.subvolswap): a plain directory there would drop
+out of the backups and the snapshots. Subvolumes nested in it are made anew in the restored
+one and filled from the backup (which holds them: each was bound in place when it was backed
+up); the replaced copy keeps the old ones.
 """
 
 import os
@@ -13,6 +19,7 @@ import tempfile
 import time
 
 from trainserver.backup import job, restic, snapset
+from trainserver.core import commands, subvolswap
 from trainserver.core.errors import ActionError
 
 
@@ -33,8 +40,15 @@ def restore(settings, path, snapshot="latest", target=None, overwrite=False, now
         raise ActionError(f"{parent} does not exist: restore puts {target} there")
     job.preflight(settings)
     argv_base = job.base(settings, job.version())
+    whole = overwrite and subvolswap.is_subvolume_root(target)
+    if whole:
+        subvolswap.check_replaceable(target)
     scratch = tempfile.mkdtemp(prefix=".ts-backup-restore-", dir=parent)
+    restored = scratch + path
     try:
+        if whole and not commands.settings.dry_run:
+            os.makedirs(os.path.dirname(restored))
+            subvolswap.prepare(target, restored, subvolswap.RECREATE)
         argv = argv_base + ["restore", snapshot, "--target", scratch, "--include", path]
         if snapshot == "latest":
             argv += ["--host", settings.host, "--tag", settings.tag]
@@ -43,16 +57,20 @@ def restore(settings, path, snapshot="latest", target=None, overwrite=False, now
             return target
         if result.returncode != 0:
             raise ActionError(f"restic restore failed (exit {result.returncode}): "
-                              f"{restic.error_line(result.stderr)}")
-        restored = scratch + path
-        if not os.path.lexists(restored):
-            raise ActionError(f"{path} is not in snapshot {snapshot}")
+                              f"{restic.explained(result.stderr)}")
+        if not os.path.lexists(restored) or (whole and _only_empty_subvolumes(restored)):
+            raise ActionError(f"{path} is not in snapshot {snapshot}" +
+                              (" (or was empty there): nothing replaced" if whole else ""))
         replaced = None
         if os.path.lexists(target):
             replaced = f"{target}.replaced-{snapset.stamp(now)}"
             if os.path.lexists(replaced):
                 # A rename would silently replace a file there: what it holds is kept.
                 raise ActionError(f"{replaced} exists already: move it away first")
+        if whole:
+            subvolswap.swap(restored, target, replaced, subvolswap.RECREATE)
+            return target
+        if replaced:
             os.rename(target, replaced)
         try:
             os.rename(restored, target)
@@ -62,4 +80,16 @@ def restore(settings, path, snapshot="latest", target=None, overwrite=False, now
             raise
         return target
     finally:
+        if whole:
+            subvolswap.discard(restored)  # what a failed restore left; gone after a swap
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _only_empty_subvolumes(root):
+    """True when ROOT holds nothing but the empty nested subvolumes prepared in it."""
+    for directory, dirs, files in os.walk(root):
+        if files or any(os.path.islink(os.path.join(directory, d)) for d in dirs):
+            return False
+        if directory != root and not subvolswap.is_subvolume_root(directory) and not dirs:
+            return False  # an empty directory restored from the backup
+    return True

@@ -7,7 +7,6 @@
    read: the snapshot set kept by `run`. Any difference is critical.
 """
 
-import glob
 import hashlib
 import os
 import random
@@ -49,19 +48,58 @@ def set_files(set_path):
 
 
 def _check(settings, argv_base, subset, subsets):
-    # A killed check leaves its temporary cache behind in TMPDIR (MEASURED.md): ours is the
-    # cache directory, and a leftover there is from a check of ours that died.
-    for leftover in glob.glob(os.path.join(settings.cache_dir, "restic-check-cache-*")):
-        shutil.rmtree(leftover, ignore_errors=True)
+    job.clean_check_caches(settings)
     job.unlock(settings, argv_base)
     argv = argv_base + ["check", "--read-data-subset", f"{subset}/{subsets}"]
     result = job.restic_run(argv, settings, changes=False, timeout=CHECK_TIMEOUT)
     if result.returncode == 0:
         return Finding(TOOL, "check", settings.repository, Severity.OK,
                        f"restic check read pack subset {subset}/{subsets}: no errors")
+    # The pack's ID is what `restic repair packs` and a look at the remote need.
+    damaged = restic.damaged_packs(result.stderr + "\n" + result.stdout)
+    named = f"damaged: {restic.packs_text(damaged)}; " if damaged else ""
     return Finding(TOOL, "check", settings.repository, Severity.CRITICAL,
                    f"restic check of pack subset {subset}/{subsets} found errors (exit "
-                   f"{result.returncode}): {restic.error_line(result.stderr) or 'see the log'}")
+                   f"{result.returncode}): {named}"
+                   f"{restic.explained(result.stderr) or 'see the log'}",
+                   value=len(damaged) or None)
+
+
+def record_read(state, subset, subsets, ok, now):
+    """The verify state after a check of SUBSET/SUBSETS: {"next_subset", "subsets", "read":
+    {subset: when it was last read without errors}}. A new verify_subsets splits the packs
+    differently: what was read under the old split says nothing about the new one."""
+    state = dict(state or {})
+    read = dict(state.get("read") or {}) if state.get("subsets") == subsets else {}
+    if ok:
+        read[str(subset)] = now
+    state.update(subsets=subsets, read=read, next_subset=subset % subsets + 1)
+    return state
+
+
+def read_cycle(state, subsets):
+    """{"subsets", "read": how many were read without errors, "oldest": when the least
+    recently read one was (None until all were), "cycle_months": subsets}: every pack was
+    last read no earlier than "oldest"."""
+    state = state or {}
+    read = state.get("read") or {} if state.get("subsets") == subsets else {}
+    times = [read[str(n)] for n in range(1, subsets + 1) if str(n) in read]
+    return {"subsets": subsets, "read": len(times),
+            "oldest": min(times) if len(times) == subsets else None,
+            "newest": max(times) if times else None}
+
+
+def cycle_text(cycle, when):
+    """One line for `ts-backup status`; WHEN formats a UNIX time."""
+    subsets = cycle["subsets"]
+    period = (f"verify reads 1/{subsets} of the packs each month: a full read takes "
+              f"{subsets} month{'s' if subsets != 1 else ''}")
+    if cycle["oldest"] is not None:
+        return f"every pack read without errors since {when(cycle['oldest'])} ({period})"
+    if not cycle["read"]:
+        return f"no pack read by verify yet ({period})"
+    return (f"{cycle['read']} of {subsets} parts of the packs read without errors, the last "
+            f"on {when(cycle['newest'])}; {subsets - cycle['read']} not yet ({period})")
 
 
 def _sample(settings, argv_base, record, rng, max_dirs, max_bytes):
@@ -113,11 +151,16 @@ def _sample(settings, argv_base, record, rng, max_dirs, max_bytes):
                    value=len(compared))
 
 
+def subset_for(position, subsets):
+    """The subset a run reads: the position kept, or 1 when it is out of range."""
+    return position if isinstance(position, int) and 1 <= position <= subsets else 1
+
+
 def verify(settings, record, position, subsets, rng=None, max_dirs=20, max_bytes=2**30):
     """(findings, next position). POSITION: this run's pack subset (1..SUBSETS)."""
     job.preflight(settings)
     argv_base = job.base(settings, job.version())
-    subset = position if 1 <= position <= subsets else 1
+    subset = subset_for(position, subsets)
     found = [_check(settings, argv_base, subset, subsets),
              _sample(settings, argv_base, record, rng or random.SystemRandom(), max_dirs,
                      max_bytes)]

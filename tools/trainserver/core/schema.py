@@ -192,8 +192,10 @@ TABLES = {
                       "(empty: the machine's own, from /etc/localtime)."),
         min_age=_duration("1h", "A snapshot younger than this is never deleted."),
         min_free=_size("100GiB", "Free-space floor: below it the oldest unprotected snapshots "
-                       "are deleted first (never the newest of a subvolume, nor one younger "
-                       "than min_age). \"0\" turns the guard off."),
+                       "are deleted one at a time, each measured, until free space is above it "
+                       "or deletions stop giving space back (never a subvolume's newest, newest "
+                       "daily or newest weekly, nor one younger than min_age). \"0\" turns "
+                       "the guard off."),
         max_age=_duration("3h", "ts-alert overdue warns when no hourly run of ts-snapshot has "
                           "succeeded for longer than this (\"0\": never)."),
         lock_wait=_duration("45min", "How long a run waits for another ts-snapshot run (a long "
@@ -206,8 +208,8 @@ TABLES = {
         password_file=_secret("/etc/trainserver/secrets/restic-password",
                               "File holding the restic repository password."),
         bandwidth=_rate("100Mbit/s", "Upload bandwidth limit."),
-        keep_daily=_count(7, "Daily backups kept by restic forget."),
-        keep_weekly=_count(52, "Weekly backups kept by restic forget."),
+        keep_daily=_count(7, "Daily backups kept by the weekly restic forget --prune."),
+        keep_weekly=_count(52, "Weekly backups kept by the weekly restic forget --prune."),
         healthcheck_url=_key("string", "",
                              "healthchecks.io ping URL (empty: no pings). Masked in output: "
                              "anyone with it can ping.", pattern="^(https?://.*)?$",
@@ -242,7 +244,8 @@ TABLES = {
                               "saves Drive traffic).", pattern="^([0-9]+(\\.[0-9]+)?%|unlimited|"
                               "[0-9]+(\\.[0-9]+)?[KMGT]?)$"),
         verify_subsets=_count(12, "The monthly verify reads this fraction of the packs (1/N, "
-                              "the next one each time): every pack is read over N runs.",
+                              "the next one each time): every pack is read once in N months "
+                              "(ts-backup status shows when).",
                               minimum=1),
         verify_sample_bytes=_size("1GiB", "How much of the last backup the monthly verify "
                                   "restores and compares with its BTRFS snapshot."),
@@ -253,11 +256,89 @@ TABLES = {
                           "for longer than this (the daily run plus a margin; \"0\": never)."),
         verify_max_age=_duration("35d", "ts-alert overdue warns when the monthly restore "
                                  "verification has not verified for longer than this."),
-        prune_max_age=_duration("8d", "ts-alert overdue warns when the weekly prune has not "
-                                "succeeded for longer than this."),
+        prune_max_age=_duration("8d", "ts-alert overdue warns when the weekly prune job "
+                                "(forget --prune, check) has not succeeded for longer than this."),
         lock_wait=_duration("20h", "How long run, verify and prune wait for one another (they "
                             "share one lock; a first upload takes hours) before giving up with "
                             "a finding, instead of skipping the day's or the month's run."),
+    ),
+    "network": _table(
+        "The office uplink, shared by everything that uploads.",
+        upload_limit=_rate("100Mbit/s",
+                           "All uploads together stay within this: while ts-backup and ts-sync "
+                           "(or its migration) upload at the same time they split it (ts-sync "
+                           "changes its rate live through rclone's remote control; restic's is "
+                           "fixed for its run). Each tool's own bandwidth caps its share."),
+    ),
+    "gdrive": _table(
+        "The Google Shared Drive mounted at [paths] storage/<mount_dir> by rclone with a full "
+        "local cache (ts-gdrive-mount).",
+        remote=_key("string", "gdrive", "Name of the rclone remote of the Shared Drive "
+                    "(ts-gdrive-mount setup writes it into rclone_config).",
+                    pattern="^[A-Za-z0-9_][A-Za-z0-9_. -]*$"),
+        rclone_config=_secret("/etc/trainserver/secrets/rclone.conf",
+                              "rclone's config file: the Shared Drive remote and ts-sync's "
+                              "source (root, 0600: it holds credentials; rclone saves refreshed "
+                              "tokens into it)."),
+        mount_dir=_key("string", "shared", "Mount point below [paths] storage (ts-storage "
+                       "apply makes it as an empty directory).", minLength=1),
+        cache_dir=_key("string", "cache/gdrive", "rclone's VFS cache below [paths] storage "
+                       "(a subvolume ts-storage apply makes; never snapshotted or backed up).",
+                       minLength=1),
+        cache_max_age=_duration("30d", "Files not read for this long leave the cache."),
+        cache_share_percent=_key("integer", 80,
+                                 "The cache may use this share of the space left after user "
+                                 "data and snapshots; it is also capped so the filesystem stays "
+                                 "cache_margin_percent below [storage] full_warning_percent and "
+                                 "[snapshot] min_free stays free (ts-gdrive-mount cache-size).",
+                                 minimum=1, maximum=100),
+        cache_margin_percent=_key("integer", 5,
+                                  "Percentage points of the filesystem kept free below "
+                                  "[storage] full_warning_percent when the cache is full.",
+                                  minimum=0, maximum=50),
+        go_memory_limit=_size("256MiB",
+                              "Memory rclone's Go runtime may use before it collects garbage "
+                              "(GOGC=off GOMEMLIMIT=<this>): reads from the cache run about "
+                              "twice as fast as with Go's defaults, for about 300 MB of "
+                              "memory. \"0\": Go's defaults."),
+        check_timeout=_duration("10s", "A stat of the mount point that takes longer means a "
+                                "hung mount (ts-gdrive-mount check)."),
+        restart_window=_duration("1h", "Restarts within this window count together."),
+        restarts_critical=_count(3, "Restarts by the check within restart_window that make "
+                                 "its finding critical (fewer are a warning).", minimum=1),
+        check_max_age=_duration("30min", "ts-alert overdue warns when ts-gdrive-mount check "
+                                "(every 5 minutes) has not run for longer than this (\"0\": "
+                                "never)."),
+    ),
+    "sync": _table(
+        "The daily copy of customer data from Google Cloud Storage to the Shared Drive "
+        "(ts-sync), and the one-time migration.",
+        source=_key("string", "",
+                    "rclone path of the data to copy, such as \"gcs:customer-bucket/incoming\" "
+                    "(a remote defined in [gdrive] rclone_config). Empty: ts-sync is not "
+                    "configured and its daily run does nothing."),
+        destination=_key("string", "gdrive:ingest",
+                         "rclone path the data is copied to (a folder of the Shared Drive)."),
+        mode=_key("string", "copy",
+                  "\"copy\" adds and updates files and never deletes at the destination; "
+                  "\"mirror\" also deletes what left the source, moving deleted and "
+                  "overwritten files into backup_dir instead of losing them.",
+                  enum=["copy", "mirror"]),
+        backup_dir=_key("string", "gdrive:ingest-deleted",
+                        "Mirror mode: rclone path (same remote as destination, outside it) under "
+                        "which each run's deleted and overwritten files go, in a dated folder."),
+        max_delete=_count(1000, "Mirror mode: a run that would delete more files than this "
+                          "stops (rclone --max-delete) and fails loudly."),
+        bandwidth=_rate("100Mbit/s", "ts-sync's own upload limit ([network] upload_limit "
+                        "caps all uploads together)."),
+        daily_upload_cap=_size("750GB", "Google Drive's upload cap per account and day: "
+                               "runs stop at it (--drive-stop-on-upload-limit) and the "
+                               "migration's estimate counts with it."),
+        healthcheck_url=_key("string", "",
+                             "healthchecks.io ping URL (empty: no pings). Masked in output.",
+                             pattern="^(https?://.*)?$", **{"x-secret": True}),
+        max_age=_duration("26h", "ts-alert overdue warns when no daily ts-sync run has "
+                          "succeeded for longer than this (\"0\": never)."),
     ),
     "smart": _table(
         "Disk health from smartctl (ts-smart).",

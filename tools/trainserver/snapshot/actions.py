@@ -5,7 +5,9 @@ import logging
 import os
 
 from trainserver.core.findings import Finding, Severity
-from trainserver.snapshot import btrfs, inventory, naming, plan as plan_module, policy, sources
+from trainserver.snapshot import (btrfs, guard as guard_module, inventory, naming,
+                                  plan as plan_module, policy, record as record_module, sources,
+                                  usage)
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +21,7 @@ class Settings:
     def __init__(self, config):
         table = config["snapshot"]
         self.storage = config["paths"]["storage"]
+        self.state_dir = config["paths"]["state_dir"]
         self.snapshot_dir = table["snapshot_dir"].strip("/")
         self.snapshot_root = os.path.join(self.storage, self.snapshot_dir)
         self.patterns = list(table["subvolumes"])
@@ -36,16 +39,39 @@ def storage_problem(settings):
                    f"and the filesystem mounted?): nothing done")
 
 
-def create(settings, now=None):
-    """Snapshot every selected subvolume read-only, named by `now` (UTC)."""
+def create(settings, now=None, adopting=True):
+    """Snapshot every selected subvolume read-only, named by `now` (UTC), and record each."""
     now = now or dt.datetime.now(UTC)
     name = naming.name_for(now)
+    findings = adopt(settings) if adopting else []
     selection = sources.select(settings.storage, settings.patterns, settings.snapshot_dir)
-    findings = [Finding(TOOL, "create", rel, Severity.WARNING, f"{rel} {why}")
-                for rel, why in selection.skipped]
+    findings += [Finding(TOOL, "create", rel, Severity.WARNING, f"{rel} {why}")
+                 for rel, why in selection.skipped]
+    record = record_module.load(settings.state_dir) or record_module.Record()
+    planned = {}
+    for rel in selection.subvolumes:
+        destination = os.path.join(settings.snapshot_root, rel, name)
+        if os.path.lexists(destination):
+            continue
+        try:
+            planned[rel] = btrfs.identity(os.path.join(settings.storage, rel))[0]
+        except btrfs.BtrfsError as exc:
+            log.warning("%s", exc)  # the snapshot itself will fail and say why
+    # Recorded as pending before creating: a crash between the two leaves no orphan.
+    if planned and not _dry_run():
+        record.pending.update({f"{rel}/{name}": uuid for rel, uuid in planned.items()})
+        record_module.save(settings.state_dir, record)
     for rel in selection.subvolumes:
         destination = os.path.join(settings.snapshot_root, rel, name)
         findings.append(_create_one(os.path.join(settings.storage, rel), destination, rel, name))
+        if rel in planned and not _dry_run():
+            record.pending.pop(f"{rel}/{name}", None)
+            try:
+                record.made[btrfs.identity(destination)[0]] = f"{rel}/{name}"
+            except btrfs.BtrfsError:
+                pass  # not created: _create_one said so
+    if planned and not _dry_run():
+        record_module.save(settings.state_dir, record)
     if not selection.subvolumes and not selection.skipped:
         findings.append(Finding(TOOL, "create", settings.storage, Severity.WARNING,
                                 "no subvolume matches [snapshot] subvolumes: nothing to snapshot",
@@ -71,15 +97,68 @@ def _create_one(source, destination, rel, name):
     return Finding(TOOL, "create", rel, Severity.OK, f"snapshot {name} created")
 
 
-def make_plan(settings, now):
-    return plan_module.make(inventory.scan(settings.snapshot_root), settings.policy, now)
+def live_sources(settings):
+    """{series: uuid} of the configured subvolumes as they are now."""
+    found = {}
+    selection = sources.select(settings.storage, settings.patterns, settings.snapshot_dir)
+    for rel in selection.subvolumes:
+        try:
+            found[rel] = btrfs.identity(os.path.join(settings.storage, rel))[0]
+        except btrfs.BtrfsError as exc:
+            log.warning("%s", exc)
+    return found
 
 
-def prune(settings, now=None, guard=True):
+def scan(settings, record=False):
+    """The Inventory, judged by the record (`record` False: the stored one)."""
+    if record is False:
+        record = record_module.load(settings.state_dir)
+    return inventory.scan(settings.snapshot_root, live_sources(settings), record,
+                          record_module.users_keepsakes(settings.state_dir))
+
+
+def adopt(settings):
+    """Start the record when there is none, adopting the snapshots earlier versions made."""
+    if record_module.load(settings.state_dir) is not None:
+        return []
+    found = scan(settings, record=None)
+    adopted = [snap for snaps in found.series.values() for snap in snaps]
+    if _dry_run():
+        return [Finding(TOOL, "adopt", settings.snapshot_root, Severity.OK,
+                        f"would adopt {len(adopted)} snapshots made before ts-snapshot kept "
+                        f"a record", value=len(adopted))]
+    record_module.save(settings.state_dir, record_module.Record(
+        {snap.uuid: f"{snap.series}/{snap.name}" for snap in adopted}))
+    log.info("started the record of snapshots made, adopting %d", len(adopted))
+    return [Finding(TOOL, "adopt", settings.snapshot_root, Severity.OK,
+                    f"adopted {len(adopted)} snapshots made before ts-snapshot kept a record "
+                    f"(read-only snapshots of each configured subvolume in its series "
+                    f"directory); the rest is left alone", value=len(adopted))]
+
+
+def make_plan(settings, now, found=None):
+    return plan_module.make(found if found is not None else scan(settings), settings.policy, now)
+
+
+def _forget_gone(settings, found):
+    """Keep the record to what exists: deleted snapshots and resolved pending ones drop out."""
+    if _dry_run():
+        return
+    record = record_module.load(settings.state_dir)
+    if record is None:
+        return
+    ours = {snap.uuid: f"{snap.series}/{snap.name}"
+            for snaps in found.series.values() for snap in snaps}
+    kept = record_module.Record(ours, {})
+    if kept.to_json() != record.to_json():
+        record_module.save(settings.state_dir, kept)
+
+
+def prune(settings, now=None, guard=True, adopting=True):
     """Delete what the plan says, commit once, then apply the free-space guard."""
     now = now or dt.datetime.now(UTC)
+    findings = adopt(settings) if adopting else []
     plan = make_plan(settings, now)
-    findings = []
     failed = set()
     deleted = 0
     for entry in plan.deletions():
@@ -107,6 +186,7 @@ def prune(settings, now=None, guard=True):
                                 Severity.OK, f"not ts-snapshot's, left alone: {item.why}"))
     if guard:
         findings.append(free_space_guard(settings, now))
+    _forget_gone(settings, scan(settings))
     return findings
 
 
@@ -117,32 +197,56 @@ def _dry_run():
 
 
 def free_space_guard(settings, now):
-    """Below [snapshot] min_free, delete the oldest unprotected snapshots until above it."""
+    """Below [snapshot] min_free, delete the oldest unprotected snapshots, one at a time and
+    measured, until above it or until deletions stop giving space back (guard.py)."""
+    from trainserver.core.state import StateFile
     from trainserver.core.units import format_size
 
     floor = settings.min_free
+    if floor:
+        # Space freed by deletions not yet committed (files, the prune's snapshots) shows only
+        # after a commit; measured without one, the guard would credit it to its first deletion.
+        btrfs.commit(settings.storage)
     free = btrfs.free_bytes(settings.storage)
     subject = settings.storage
+    memory = StateFile(os.path.join(settings.state_dir, "snapshot-guard.json"))
     if floor == 0:
         return Finding(TOOL, "free-space", subject, Severity.OK,
                        "free-space guard off (min_free 0)",
                        value=free)
     if free >= floor:
+        if not _dry_run() and memory.load(None) is not None:
+            os.unlink(memory.path)  # resolved: a later shortage starts afresh
         return Finding(TOOL, "free-space", subject, Severity.OK,
                        f"{format_size(free)} free, floor {format_size(floor)}",
                        value=free, threshold=floor)
-    order = plan_module.guard_order(make_plan(settings, now))
+    found = scan(settings)
+    order = plan_module.guard_order(make_plan(settings, now, found))
     if _dry_run():
         return Finding(TOOL, "free-space", subject, Severity.WARNING,
                        f"{format_size(free)} free, below the floor {format_size(floor)}: would "
-                       f"delete up to {len(order)} kept snapshots, oldest first",
+                       f"delete up to {len(order)} kept snapshots, oldest first, while each "
+                       f"gives space back",
                        value=free, threshold=floor)
-    deleted, failed = [], []
+    stall = memory.load(None)
+    stall = stall if isinstance(stall, dict) else None
+    live = None
+    if stall:
+        live = _measure_live(settings, found)
+        if not guard_module.may_retry(stall, _total(live), floor):
+            return Finding(TOOL, "free-space", subject, Severity.WARNING,
+                           f"{format_size(free)} free, below the floor {format_size(floor)}: "
+                           f"deleting nothing, since deleting snapshots stopped giving space "
+                           f"back at {stall.get('time', '?')} and the live data has not "
+                           f"shrunk since; "
+                           f"{_holders(settings, found, live, [])}",
+                           value=free, threshold=floor)
+        log.info("the live data shrank since the guard last stopped: trying again")
+    progress = guard_module.Progress(floor, free)
+    deleted, failed, slow = [], [], False
     for entry in order:
-        if free >= floor:
+        if progress.reached or progress.stalled:
             break
-        # One at a time, each reclaimed before free space is measured again: every snapshot
-        # deleted here was meant to be kept, so not one more goes than the floor needs.
         try:
             btrfs.delete_snapshot(entry.snapshot.path)
         except btrfs.BtrfsError as exc:
@@ -150,16 +254,86 @@ def free_space_guard(settings, now):
             failed.append(entry.snapshot)
             continue
         deleted.append(entry.snapshot)
-        log.warning("free-space guard deleted %s/%s", entry.snapshot.series, entry.snapshot.name)
-        btrfs.reclaim(settings.storage)
-        free = btrfs.free_bytes(settings.storage)
+        # Committed and cleaned before measuring: what this one deletion gave back.
+        cleaned = btrfs.reclaim(settings.storage, timeout=RECLAIM_WAIT)
+        progress.measured(btrfs.free_bytes(settings.storage))
+        log.warning("free-space guard deleted %s/%s: %s back", entry.snapshot.series,
+                    entry.snapshot.name, format_size(progress.freed[-1]))
+        if not cleaned:
+            slow = True  # what came back cannot be told yet: the next run measures again
+            break
+    free = progress.free
+    gained = sum(progress.freed)
     oldest = f" (oldest {deleted[0].series}/{deleted[0].name})" if deleted else ""
-    still = "; still below it: only protected snapshots are left" if free < floor else ""
-    errors = f"; {len(failed)} could not be deleted (see the log)" if failed else ""
+    text = (f"free space was below the floor {format_size(floor)}: deleted {len(deleted)} "
+            f"kept snapshots, oldest first{oldest}, which gave back {format_size(gained)}; "
+            f"now {format_size(free)} free")
+    if live is None and not progress.reached and not slow:
+        live = _measure_live(settings, found)  # deleting snapshots leaves live data as it was
+    if progress.stalled:
+        memory.save({"time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "free": free,
+                     "live_total": _total(live)})
+        text += (f"; stopped: the last {guard_module.STALL} deletions each gave back less than "
+                 f"{format_size(progress.least)}, so the snapshots it may delete do not hold "
+                 f"the space; no more are deleted until the live data shrinks; "
+                 f"{_holders(settings, found, live, deleted)}")
+    elif slow:
+        text += f"; stopped: the BTRFS cleaner was still busy after {RECLAIM_WAIT:.0f} s"
+    elif not progress.reached:
+        text += ("; still below it: only protected snapshots are left (each subvolume's "
+                 "newest, newest daily and newest weekly, and any younger than min_age); "
+                 f"{_holders(settings, found, live, deleted)}")
+    if stall and not progress.stalled:
+        os.unlink(memory.path)  # deleting helped this time: a later stop is judged afresh
+    if failed:
+        text += f"; {len(failed)} could not be deleted (see the log)"
     return Finding(TOOL, "free-space", subject, Severity.CRITICAL if failed else Severity.WARNING,
-                   f"free space was below the floor {format_size(floor)}: deleted {len(deleted)} "
-                   f"kept snapshots, oldest first{oldest}; now {format_size(free)} free"
-                   f"{still}{errors}", value=free, threshold=floor)
+                   text, value=free, threshold=floor)
+
+
+RECLAIM_WAIT = 60.0  # seconds for the cleaner after one deletion
+WALK_BUDGET = 120.0  # seconds for measuring what holds the space
+
+
+def _total(live):
+    if live is None or not all(complete for _, complete in live.values()):
+        return None
+    return sum(size for size, _ in live.values())
+
+
+def _measure_live(settings, found):
+    """{series: (bytes, complete)} of the live subvolumes that have snapshots, within the
+    walk budget (usage.py)."""
+    import time
+
+    deadline = time.monotonic() + WALK_BUDGET
+    live = {}
+    for series in sorted(found.series):
+        path = os.path.join(settings.storage, series)
+        if btrfs.is_subvolume(path):
+            live[series] = usage.tree_bytes(path, deadline)
+    return live
+
+
+def _holders(settings, found, live, deleted):
+    """guard.holders, with the oldest remaining snapshot of the largest subvolumes walked as the
+    baseline for how much each grew."""
+    import time
+
+    from trainserver.core.units import format_size
+
+    gone = {snap.uuid for snap in deleted}
+    deadline = time.monotonic() + WALK_BUDGET
+    baselines = {}
+    for series, _ in sorted(live.items(), key=lambda kv: -kv[1][0])[:guard_module.SHOWN]:
+        left = [snap for snap in found.series.get(series, []) if snap.uuid not in gone]
+        if left:
+            size, complete = usage.tree_bytes(left[0].path, deadline)
+            if complete:
+                baselines[series] = (left[0].name, size)
+    info = os.statvfs(settings.storage)
+    used = (info.f_blocks - info.f_bfree) * info.f_frsize
+    return guard_module.holders(live, baselines, used, len(found.foreign), format_size)
 
 
 def metrics(settings, plan):

@@ -68,6 +68,16 @@ def read_only(path):
         raise _error("reading the read-only flag of", path, exc) from None
 
 
+def identity(path):
+    """(uuid, parent uuid or None) of the subvolume at `path`, as hex strings."""
+    try:
+        info = _btrfsutil().subvolume_info(path)
+    except Exception as exc:
+        raise _error("reading the UUIDs of", path, exc) from None
+    parent = info.parent_uuid.hex() if any(info.parent_uuid) else None
+    return info.uuid.hex(), parent
+
+
 def create_snapshot(source, destination):
     """Snapshot `source` read-only at `destination` (its parent is created when missing)."""
     if commands.settings.dry_run:

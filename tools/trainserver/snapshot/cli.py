@@ -8,8 +8,8 @@ from trainserver.core import cli as core_cli
 
 EXIT_STATUS = {
     0: "success: every snapshot made or deleted as planned",
-    1: "a warning (a configured subvolume missing, the free-space guard deleted kept "
-       "snapshots)",
+    1: "a warning (a configured subvolume missing, free space below min_free: the "
+       "free-space guard deleted kept snapshots, or found that they do not hold the space)",
     2: "critical: a snapshot could not be created or deleted; restore refused or failed",
     3: "unknown: the storage is not a mounted BTRFS filesystem, or a usage or config error",
     75: "another run (a long prune, a restore) held the lock for [snapshot] lock_wait; nothing "
@@ -32,7 +32,16 @@ def cli():
     /mnt/storage/snapshots/homes/alice/20261128T160000Z. Retention counts periods that contain
     snapshots: the first snapshot of each of the newest 24 hours, 7 days (from 02:00) and
     4 weeks (from Sunday 03:00) that have one, in local time, plus the newest and any younger
-    than min_age. Only read-only snapshots named in that scheme are ever deleted.
+    than min_age.
+
+    Only snapshots ts-snapshot made are ever deleted: it records each one it creates (UUID and
+    path, in [paths] state_dir/snapshot-record.json). Anything else under SNAPSHOT_DIR (a
+    snapshot made by hand, a keepsake of `ts-users remove`, a directory such as keep/ or
+    old-stuff/, a file) is reported as left alone and never deleted. When no record exists
+    yet (snapshots of an earlier version, or a lost state directory), the first run that
+    changes anything adopts the read-only snapshots of each configured subvolume that sit
+    directly in its series directory and are snapshots of that very subvolume (parent UUID),
+    except keepsakes ts-users recorded.
 
     ts-snapshot.timer runs `ts-snapshot run --json` hourly through ts-alert.
     """
@@ -99,8 +108,14 @@ def prune(tool, as_json, dry_run, now_text):
     The batch is committed and the BTRFS cleaner waited for, so the space is back when prune
     returns rather than a minute later (BTRFS commits every 30 s on its own). When free space is
     below [snapshot] min_free, kept snapshots are deleted next, oldest first and one at a time,
-    until it is above it again; never the newest of a subvolume nor one younger than min_age.
-    That is reported as a warning.
+    each committed and the space it gave back measured, until free space is above the floor;
+    never a subvolume's newest, newest daily or newest weekly, nor one younger than min_age.
+
+    The guard stops as soon as deletions stop giving space back (two in a row each gave back
+    less than 1% of min_free): then live data holds the space, and the warning says which
+    subvolumes hold how much and how much each grew since its oldest snapshot (measured by
+    walking them, as du does, within 2 minutes). After such a stop, later runs delete nothing
+    until the live data has shrunk. Every guard action is reported as a warning.
     """
     from trainserver.snapshot import actions
 
@@ -125,11 +140,11 @@ def run(tool, as_json, dry_run):
         problem = actions.storage_problem(settings)
         if problem:
             return _finish(tool, settings, [problem], as_json)
-        findings = []
+        findings = actions.adopt(settings)
         try:
-            findings += actions.create(settings)
+            findings += actions.create(settings, adopting=False)
         finally:
-            findings += actions.prune(settings)
+            findings += actions.prune(settings, adopting=False)
         return _finish(tool, settings, findings, as_json)
 
 
@@ -193,14 +208,14 @@ def restore(tool, path, source, destination, overwrite, dry_run):
     """
     import os
 
-    from trainserver.snapshot import inventory, restore as restore_module
+    from trainserver.snapshot import actions, restore as restore_module
 
     settings = _settings(tool)
     path = os.path.abspath(path)
     destination = os.path.abspath(destination) if destination else path
     # The lock keeps an hourly prune from deleting the snapshot mid-copy; wait out a run.
     with tool.lock(wait=300):
-        found = inventory.scan(settings.snapshot_root)
+        found = actions.scan(settings)
         snap, source_path = restore_module.choose(found, settings.storage, path, source)
         aside = restore_module.restore(source_path, destination, overwrite=overwrite)
     verb = "would restore" if dry_run else "restored"

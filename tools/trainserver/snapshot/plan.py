@@ -41,12 +41,18 @@ def make(inventory, policy, now):
     return plan
 
 
-# A snapshot the guard never deletes: the last copy of a subvolume's recent state.
+# A snapshot the guard never deletes: the last copy of a subvolume's recent state, and the newest
+# of its daily and weekly tiers, so that a shortage never leaves a subvolume without history.
 _PROTECTING = (retention.NEWEST, retention.MIN_AGE, retention.FUTURE)
+_PROTECTED_TIERS = ("daily 1/", "weekly 1/")
+
+
+def protected(entry):
+    return any(reason in _PROTECTING or reason.startswith(_PROTECTED_TIERS)
+               for reason in entry.decision.reasons)
 
 
 def guard_order(plan):
     """Kept snapshots the free-space guard may delete, oldest first across every subvolume."""
-    candidates = [entry for entry in plan.entries()
-                  if entry.keep and not any(r in _PROTECTING for r in entry.decision.reasons)]
+    candidates = [entry for entry in plan.entries() if entry.keep and not protected(entry)]
     return sorted(candidates, key=lambda e: (e.snapshot.time, e.snapshot.series))

@@ -5,13 +5,19 @@ space used, and it fails rather than silently copying when reflinks are impossib
 keeps owners, modes, times, ACLs, xattrs, symlinks and hard links, which a hand-written copy
 would have to redo. With --overwrite the existing path is renamed aside first (same directory,
 so a rename), and renamed back if the copy fails.
+
+A whole subvolume restored over itself stays a subvolume: a plain directory in its place would
+leave the hourly snapshots and the backup without a word (core.subvolswap). The restored root
+is a writable snapshot of the snapshot (instant, no space), the live subvolumes nested in the
+old root are moved into it (a snapshot shows them as empty directories), and the old root is
+kept aside as with any --overwrite.
 """
 
 import datetime as dt
 import logging
 import os
 
-from trainserver.core import commands
+from trainserver.core import commands, subvolswap
 from trainserver.core.errors import ActionError
 from trainserver.snapshot import naming
 
@@ -66,6 +72,8 @@ def restore(source_path, destination, overwrite=False, now=None):
     if not os.path.isdir(parent):
         raise ActionError(f"{parent} does not exist: restore that directory first, or give --to")
     aside = None
+    if os.path.lexists(destination) and overwrite and subvolswap.is_subvolume_root(destination):
+        return _restore_subvolume(source_path, destination, parent, now)
     if os.path.lexists(destination):
         if not overwrite:
             raise ActionError(f"{destination} exists: not overwritten (give --to for another "
@@ -89,6 +97,37 @@ def restore(source_path, destination, overwrite=False, now=None):
         elif not commands.settings.dry_run:
             _remove_partial(destination)
         raise
+    return aside
+
+
+def _restore_subvolume(source_path, destination, parent, now):
+    """Replace the subvolume `destination` by a new subvolume holding `source_path`."""
+    aside = aside_name(destination, now)
+    if os.path.lexists(aside):
+        raise ActionError(f"{aside} exists already: move it away first")
+    new = os.path.join(parent, f".ts-snapshot-restore-{os.path.basename(destination)}-"
+                               f"{naming.name_for(now)}")
+    if commands.settings.dry_run:
+        log.info("dry run: would restore %s into a new subvolume and swap it in for %s, "
+                 "keeping the old one at %s", source_path, destination, aside)
+        return aside
+    if subvolswap.is_subvolume_root(source_path):
+        import btrfsutil
+
+        make = lambda path: btrfsutil.create_snapshot(source_path, path)  # noqa: E731
+    else:
+        make = None
+    subvolswap.prepare(destination, new, subvolswap.CARRY, make=make)
+    try:
+        if make is None:
+            commands.run(["cp", "-a", "--reflink=always", "--", f"{source_path}/.", new],
+                         changes=True, timeout=3600)
+        carried = subvolswap.swap(new, destination, aside, subvolswap.CARRY)
+    finally:
+        subvolswap.discard(new)
+    log.info("restored %s as a new subvolume; the old one is at %s%s", destination, aside,
+             f" (its nested subvolumes {', '.join(carried)} moved into the restored one)"
+             if carried else "")
     return aside
 
 

@@ -63,12 +63,14 @@ def _make_tree(settings):
 
 def _execute(step, settings, facts):
     if step.command:
-        unknown = [arg for arg in step.command if "<" in arg and ">" in arg]
+        unknown = [arg for arg in (step.prepare or []) + step.command if "<" in arg and ">" in arg]
         if unknown:
             raise ActionError(f"step {step.title!r} still names {unknown[0]}, which an earlier "
                               f"step should have made")
         if step.key == "mount":
             os.makedirs(settings.mount_point, exist_ok=True)
+        if step.prepare:
+            commands.run(step.prepare, changes=True, timeout=600)
         commands.run(step.command, changes=True,
                      timeout=TIMEOUTS.get(step.key.split(":")[0], 600))
         if step.key == "partition":

@@ -185,7 +185,7 @@ def _step_lines(step):
     from trainserver.core.commands import format_argv
 
     if step.command:
-        return [f"$ {format_argv(step.command)}"]
+        return [f"$ {format_argv(argv)}" for argv in (step.prepare, step.command) if argv]
     if step.write:
         return [f"write {step.write[1]!r} to {step.write[0]}"]
     return [step.action] if step.action else []
@@ -255,14 +255,21 @@ def apply(tool, as_json, dry_run, yes, wipe, confirmed):
 
     \b
     Refused, before anything changes:
-    - a disk not named in [storage] by stable id (--confirm names only those);
+    - a disk not named in [storage] by stable id (--confirm names only those); an id must be
+      udev's link itself in /dev/disk/by-id (no "." or "..", no deeper path) and lead to a
+      block device;
     - anything mounted, held (by bcache, md, dm) or opened exclusively, except the layout;
     - on the disk holding /, anything but a new partition in its free space;
     - signatures apply did not make, unless --wipe and --confirm name each disk's serial;
-    - fewer than 4 disks for raid10; cache = "bcache" on a kernel without bcache.
+    - fewer than 4 disks for raid10; cache = "bcache" on a kernel without bcache;
+    - a filesystem labelled "trainserver" whose devices are not exactly the configured ones
+      (it spans a disk not named, or lacks one): it is never adopted, never built over, and
+      the refusal names the devices.
 
     Each step checks its result before the next: a re-run after a crash resumes at the
-    first step not done, and a re-run after success has nothing to do.
+    first step not done, and a re-run after success has nothing to do. Before the mount,
+    `btrfs device scan` registers the members with the kernel, which no udev event may have
+    done (a container, a kill between mkfs and the mount).
     """
     import json
 

@@ -24,6 +24,26 @@ def _sync_directory(path):
         os.close(descriptor)
 
 
+def _same_bytes(first, second):
+    try:
+        with open(first, "rb") as one, open(second, "rb") as other:
+            return one.read() == other.read()
+    except OSError:
+        return False
+
+
+def _kept_backup(path):
+    """The newest dated backup of PATH when it holds what PATH holds now, else None: a run
+    killed between its backup and the rename left it, and a second copy would add nothing."""
+    directory, name = os.path.split(os.path.abspath(path))
+    prefix = f"{name}.trainserver-"
+    dated = sorted(entry for entry in os.listdir(directory) if entry.startswith(prefix)
+                   and naming.parse_name(entry[len(prefix):]) is not None)
+    if dated and _same_bytes(os.path.join(directory, dated[-1]), path):
+        return os.path.join(directory, dated[-1])
+    return None
+
+
 def add_line(path, line, now=None):
     """Append LINE to the fstab at PATH; returns the backup's path (None: there was no file)."""
     now = time.time() if now is None else now
@@ -53,9 +73,11 @@ def add_line(path, line, now=None):
                           f"{problem}")
     backup = None
     if os.path.exists(path):
-        when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
-        backup = f"{path}.trainserver-{naming.name_for(when)}"
-        shutil.copy2(path, backup)
+        backup = _kept_backup(path)
+        if backup is None:
+            when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+            backup = f"{path}.trainserver-{naming.name_for(when)}"
+            shutil.copy2(path, backup)
     os.replace(temporary, path)
     _sync_directory(path)
     problem = survey.verify_fstab(path)

@@ -18,6 +18,22 @@ CACHES = ("pip", "conda", "huggingface", "torch", "apt", "go", "npm", "cargo", "
 MIN_CACHE_BYTES = 2**30
 ALIGN_BYTES = 2**20  # partitions start and end on 1 MiB boundaries, as sgdisk and parted do
 GPT_ENTRIES_BYTES = 128 * 128  # 128 entries of 128 bytes: what sgdisk writes
+BY_ID = "/dev/disk/by-id/"
+
+
+def stable_id_problem(name):
+    """Why NAME is not a disk's entry in /dev/disk/by-id itself, or None.
+
+    The text alone: "/dev/disk/by-id/../../sdb" starts like a stable id and names a kernel
+    name, which changes between boots; a deeper path is no entry udev makes either.
+    """
+    if not name.startswith(BY_ID):
+        return "not a stable id; name disks by /dev/disk/by-id/... (ts-storage discover lists them)"
+    entry = name[len(BY_ID):]
+    if not entry or "/" in entry or entry in (".", ".."):
+        return ("not an entry of /dev/disk/by-id itself: a stable id has no \".\" or \"..\" "
+                "component and no deeper path (ts-storage discover lists the ids)")
+    return None
 
 
 def tree(users, snapshot_dir="snapshots"):

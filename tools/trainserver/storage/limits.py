@@ -1,7 +1,8 @@
-"""The [storage] thresholds of ts-storage check, and the config rules across them."""
+"""The [storage] thresholds of ts-storage check, and the config rules a schema cannot say."""
 
 from trainserver.core import units
 from trainserver.storage.assess import Limits
+from trainserver.storage.layout import stable_id_problem
 
 
 def from_config(table):
@@ -22,4 +23,11 @@ def config_problems(effective):
         problems.append(f"[storage] scrub_max_age: must not be shorter than scrub_interval "
                         f"({table['scrub_interval']}), or every scheduled scrub is late (got "
                         f"{table['scrub_max_age']!r})")
+    named = [("cache_device", table["cache_device"])] if table.get("cache_device") else []
+    named += [(f"backing_devices.[{index}]", name)
+              for index, name in enumerate(table.get("backing_devices", []))]
+    for key, name in named:
+        problem = stable_id_problem(name)
+        if problem:
+            problems.append(f"[storage] {key}: {problem} (got {name!r})")
     return problems

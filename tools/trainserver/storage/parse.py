@@ -138,3 +138,19 @@ def fstab_uuid(text, mount_point):
     if entries and entries[0][0].startswith("UUID="):
         return entries[0][0][5:]
     return None
+
+
+def dump_super(text):
+    """{"fsid", "label", "num_devices", "devid"} from `btrfs inspect-internal dump-super DEVICE`:
+    how many devices the filesystem has, as its own superblock says."""
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition("\t")
+        if key and value.strip():
+            fields.setdefault(key.strip(), value.strip())
+    try:
+        return {"fsid": fields["fsid"], "label": fields.get("label") or None,
+                "num_devices": int(fields["num_devices"]),
+                "devid": int(fields["dev_item.devid"]) if "dev_item.devid" in fields else None}
+    except (KeyError, ValueError):
+        raise ParseError("btrfs inspect-internal dump-super: no fsid or num_devices") from None

@@ -10,7 +10,9 @@ What apply may touch is decided here, and only here:
 - on the cache device only a new partition in the free space after every existing one;
 - nothing mounted, held or opened exclusively, unless it is the layout itself;
 - nothing carrying a signature apply did not make, unless --wipe is given and --confirm
-  names that disk's serial.
+  names that disk's serial;
+- a filesystem labelled as apply labels it counts as made only when its devices are exactly
+  the configured ones: one that spans another disk, or lacks one, is refused, never adopted.
 """
 
 import os
@@ -24,6 +26,7 @@ class LayoutFacts:
     """What survey.gather() found; every field has a harmless default for tests."""
     disks: list = field(default_factory=list)        # disks.discover(), with busy and sizes
     resolved: dict = field(default_factory=dict)     # configured id -> kernel path or None
+    id_problems: dict = field(default_factory=dict)  # configured id -> why it is no usable id
     table: dict = None                               # sfdisk "partitiontable" of the cache disk
     table_error: str = None                          # why it could not be read (not "none")
     supers: dict = field(default_factory=dict)       # device -> bcache.parse_super() or None
@@ -32,6 +35,7 @@ class LayoutFacts:
     bcache_loaded: bool = False                      # /sys/fs/bcache exists
     bcache_available: bool = False                   # loaded, or modprobe finds the module
     members: dict = field(default_factory=dict)      # mkfs member -> blkid signatures
+    filesystems: dict = field(default_factory=dict)  # UUID of a labelled BTRFS -> num_devices
     mount: dict = None                               # parse.mount() of the mount point
     mount_point_entries: int = None                  # None: missing; -1: not a directory
     fstab_text: str = ""
@@ -51,11 +55,12 @@ class Step:
     write: tuple = None    # (sysfs file, value) apply writes
     action: str = None     # what apply does in-process, when neither of the above
     skipped: str = None    # why the step does not apply on this machine
+    prepare: list = None   # a program run before `command`, whose result is that command's
 
     def to_dict(self):
         return {"key": self.key, "title": self.title,
                 "state": "skipped" if self.skipped else "done" if self.done else "to do",
-                "command": self.command,
+                "prepare": self.prepare, "command": self.command,
                 "write": {"path": self.write[0], "value": self.write[1]} if self.write else None,
                 "action": self.action, "skipped": self.skipped}
 
@@ -144,8 +149,9 @@ class _Planner:
 
     def disk_for(self, device_id):
         """The discovered disk a configured id names, or None (with the refusal said)."""
-        if not device_id.startswith("/dev/disk/by-id/"):
-            self.refuse(f"{device_id}: not a stable id; name disks by /dev/disk/by-id/...")
+        problem = layout.stable_id_problem(device_id) or self.f.id_problems.get(device_id)
+        if problem:
+            self.refuse(f"{device_id}: {problem}")
             return None
         path = self.f.resolved.get(device_id)
         if path is None:
@@ -408,6 +414,49 @@ class _Planner:
                                write=(f"{sysfs}/cache_mode", "writeback")))
         return registered["bcache_dev"] if registered else None
 
+    def btrfs_devices(self, uuid):
+        """The kernel paths of every device found carrying the BTRFS with this UUID."""
+        nodes = [node for disk in self.f.disks for node in [disk] + disk["partitions"]]
+        nodes += [{"path": path, "signatures": sig} for path, sig in self.f.members.items()]
+        return {node["path"] for node in nodes if node["signatures"].get("TYPE") == "btrfs"
+                and node["signatures"].get("UUID") == uuid}
+
+    def check_members(self, uuid, members):
+        """Whether the labelled BTRFS with this UUID spans exactly the configured members;
+        the refusal (or, when every configured disk carrying it is to be wiped, a note) names
+        the devices it has beyond them and the ones it lacks."""
+        configured = {self.f.resolved.get(name) or name: name for name in members}
+        found = self.btrfs_devices(uuid)
+        problems = []
+        extra = sorted(found - set(configured))
+        if extra:
+            problems.append(f"spans {', '.join(extra)}, which [storage] does not name")
+        lacking = [name for path, name in configured.items() if path not in found]
+        if lacking:
+            problems.append(f"does not span {', '.join(lacking)}")
+        info = self.f.filesystems.get(uuid) or {}
+        total = info.get("num_devices")
+        if total is None:
+            problems.append(f"its device count cannot be read "
+                            f"({info.get('error') or 'no superblock read'})")
+        elif total > len(found):
+            absent = total - len(found)
+            problems.append(f"{absent} of its {total} devices {'is' if absent == 1 else 'are'} "
+                            f"not present on this machine")
+        if not problems:
+            return True
+        what = f"the BTRFS labelled {layout.LABEL!r} (UUID {uuid}): {'; '.join(problems)}"
+        wiped = {step.key.split(":", 1)[1] for step in self.wipes}
+        carriers = [name for path, name in configured.items() if path in found]
+        if carriers and all(name in wiped for name in carriers):
+            self.notes.append(f"{what}; --wipe erases it on the configured disks")
+        else:
+            self.refuse(f"{what}. apply adopts a filesystem only when its devices are "
+                        f"exactly the configured ones, and never builds over one that is not: "
+                        f"make the two agree first (name its other devices in [storage], or "
+                        f"btrfs device add/remove)")
+        return False
+
     def plan_filesystem(self, members):
         f, s = self.f, self.s
         known = [sig for name, sig in members.items() if not name.startswith("<")]
@@ -415,6 +464,12 @@ class _Planner:
         made = len(known) == len(members) and len(uuids) == 1 and all(
             sig.get("TYPE") == "btrfs" and sig.get("LABEL") == layout.LABEL for sig in known)
         uuid = uuids.pop() if made else None
+        # "Done" only when the filesystem is exactly the configured devices: a labelled one
+        # that spans another disk, or lacks one, is never adopted (and never mkfs'd over).
+        labelled = sorted({sig.get("UUID") for sig in known if sig.get("TYPE") == "btrfs"
+                           and sig.get("LABEL") == layout.LABEL} - {None})
+        spans = {found: self.check_members(found, members) for found in labelled}
+        made = made and spans.get(uuid, False)
         force = self.bcache and not made and any(sig for sig in known)
         self.steps.append(Step(
             "mkfs", f"make BTRFS {s.profile} (data and metadata) over {len(members)} devices",
@@ -424,8 +479,9 @@ class _Planner:
         if force and self.bcache:
             self.notes.append("the new bcache devices show old bytes of the disks; mkfs.btrfs "
                               "runs with --force over them (the disks themselves were checked)")
-        mounted = f.mount is not None and uuid is not None and f.mount["uuid"] == uuid
-        if f.mount is not None and not mounted:
+        mounted = made and f.mount is not None and f.mount["uuid"] == uuid
+        # A labelled filesystem mounted there with the wrong devices has its refusal above.
+        if f.mount is not None and not mounted and f.mount["uuid"] not in labelled:
             self.refuse(f"{s.mount_point} is already mounted from {f.mount['source']}; apply "
                         f"mounts only the filesystem it makes there")
         elif not mounted and f.mount_point_entries == -1:
@@ -433,8 +489,11 @@ class _Planner:
         elif not mounted and f.mount_point_entries:
             self.refuse(f"{s.mount_point} is not empty ({f.mount_point_entries} entries): "
                         f"mounting over it would hide them")
-        shown = uuid or "<new filesystem UUID>"
+        shown = uuid if made else "<new filesystem UUID>"
+        # A mount by UUID finds only the devices the kernel has registered: without udev (a
+        # container) or after a kill before the mount, nothing has. The scan registers them.
         self.steps.append(Step("mount", f"mount it on {s.mount_point}", mounted,
+                               prepare=["btrfs", "device", "scan", *members],
                                command=["mount", "--types", "btrfs", "--options",
                                         s.mount_options, f"UUID={shown}", s.mount_point]))
         wanted = layout.tree(s.users, s.snapshot_dir)

@@ -2,22 +2,25 @@
 
 Disks from pyudev (disks.discover), the cache disk's partition table from `sfdisk --json`,
 bcache superblocks from bcache-super-show, registrations from sysfs, signatures from
-`blkid -p`, the mount point from findmnt, the fstab checked with `findmnt --verify`.
+`blkid -p`, the device count of a BTRFS labelled as apply labels it from its superblock
+(`btrfs inspect-internal dump-super`), the mount point from findmnt, the fstab checked with
+`findmnt --verify`.
 """
 
 import json
 import os
 import shutil
+import stat
 
 from trainserver.core import commands
 from trainserver.snapshot import btrfs
-from trainserver.storage import bcache, disks, facts as storage_facts, layout
+from trainserver.storage import bcache, disks, facts as storage_facts, layout, parse
 from trainserver.storage.plan import LayoutFacts
 
 TIMEOUT = 60
 # What apply runs, by the Debian package that has it.
-PROGRAMS = {"mkfs.btrfs": "btrfs-progs", "wipefs": "util-linux", "findmnt": "util-linux",
-            "blkid": "util-linux"}
+PROGRAMS = {"mkfs.btrfs": "btrfs-progs", "btrfs": "btrfs-progs", "wipefs": "util-linux",
+            "findmnt": "util-linux", "blkid": "util-linux"}
 BCACHE_PROGRAMS = {"make-bcache": "bcache-tools", "bcache-super-show": "bcache-tools",
                    "sgdisk": "gdisk", "sfdisk": "fdisk", "partx": "util-linux"}
 
@@ -54,6 +57,52 @@ def superblock(path):
         return bcache.parse_super(result.stdout)
     except ValueError:
         return None
+
+
+def resolve_id(device_id):
+    """(kernel path or None, why the id cannot be used or None).
+
+    None and no reason: nothing by that name (the plan says "no such device"). An id must be
+    udev's link itself, not something reached through it, and lead to a block device.
+    """
+    if layout.stable_id_problem(device_id):
+        return None, None  # the plan refuses the name itself
+    try:
+        if not stat.S_ISLNK(os.lstat(device_id).st_mode):
+            return None, "not a link: udev makes each /dev/disk/by-id entry a link to its disk"
+        path = os.path.realpath(device_id)
+        if not stat.S_ISBLK(os.stat(path).st_mode):
+            return None, f"leads to {path}, which is not a block device"
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"cannot be resolved: {exc.strerror or exc}"
+    return path, None
+
+
+def btrfs_filesystem(path):
+    """{"num_devices": ..., "error": None} from the superblock of the BTRFS member PATH (the
+    device count, which no signature probe tells), or {"num_devices": None, "error": why}."""
+    result = _run(["btrfs", "inspect-internal", "dump-super", path], ok_codes=None)
+    try:
+        if result.returncode != 0:
+            raise parse.ParseError(result.stderr.strip() or f"exit status {result.returncode}")
+        return {"num_devices": parse.dump_super(result.stdout)["num_devices"], "error": None}
+    except parse.ParseError as exc:
+        return {"num_devices": None, "error": f"btrfs inspect-internal dump-super {path}: {exc}"}
+
+
+def _labelled(facts):
+    """{UUID: a device carrying it} for every BTRFS labelled as apply labels its filesystem."""
+    found = {}
+    nodes = [node for disk in facts.disks for node in [disk] + disk["partitions"]]
+    nodes += [{"path": path, "signatures": signatures}
+              for path, signatures in facts.members.items()]
+    for node in nodes:
+        signatures = node["signatures"]
+        if signatures.get("TYPE") == "btrfs" and signatures.get("LABEL") == layout.LABEL:
+            found.setdefault(signatures.get("UUID"), node["path"])
+    return found
 
 
 def verify_fstab(path):
@@ -94,8 +143,9 @@ def gather(settings):
     ids = list(settings.backing) + ([settings.cache_device]
                                     if use_bcache and settings.cache_device else [])
     for device_id in ids:
-        facts.resolved[device_id] = os.path.realpath(device_id) if os.path.exists(device_id) \
-            else None
+        facts.resolved[device_id], problem = resolve_id(device_id)
+        if problem:
+            facts.id_problems[device_id] = problem
     facts.bcache_loaded = os.path.isdir("/sys/fs/bcache")
     if use_bcache:
         facts.bcache_available = facts.bcache_loaded or bool(shutil.which("modprobe")) and _run(
@@ -119,6 +169,9 @@ def gather(settings):
                     if registered["bcache_dev"]:
                         facts.members[registered["bcache_dev"]] = disks.signatures_of(
                             registered["bcache_dev"])[0]
+    if not facts.missing_programs:
+        facts.filesystems = {uuid: btrfs_filesystem(path)
+                             for uuid, path in _labelled(facts).items()}
     facts.mount = storage_facts.mount_of(settings.mount_point)
     point = settings.mount_point
     if facts.mount is None and os.path.lexists(point):

@@ -317,10 +317,9 @@ def remove(tool, as_json, dry_run, root, user, delete_data, yes):
     keep their owner; processes USER still runs are not stopped. Each of USER's subvolumes
     (homes/USER, workspaces/USER, tensorboard/USER, docker-volumes/USER-state, and any
     subvolume nested in them) is snapshotted read-only to
-    [paths] storage/[snapshot] snapshot_dir/SUBVOLUME/UTC-TIME, the naming ts-snapshot uses:
-    its `list` shows them and its retention treats them as its own (the newest snapshot of a
-    subvolume is always kept; a subvolume that lives on is snapshotted hourly, so the
-    removal snapshot is pruned with the rest in time).
+    [paths] storage/[snapshot] snapshot_dir/SUBVOLUME/UTC-TIME, the naming ts-snapshot uses.
+    ts-snapshot lists them as this removal's keepsakes and never prunes them nor deletes them
+    for space: delete one by hand (`btrfs subvolume delete`) when it is no longer needed.
 
     With --delete-data --yes the subvolumes are then deleted, each only once its snapshot
     exists, is read-only and holds the subvolume's current state. A re-run changes nothing.

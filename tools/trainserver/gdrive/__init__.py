@@ -1,0 +1,10 @@
+"""The Google Shared Drive mounted by rclone with a full VFS cache (ts-gdrive-mount).
+
+Pure logic lives apart from the code that touches the system: cachesize (the cache size
+rule), mountargs (the `rclone mount` argument list and environment), health (mount facts and
+restart history -> findings), remoteconf (the rclone.conf section: text in, text out, plus
+the one atomic 0600 write). facts.py reads the system (mountinfo, a stat in a child process
+killed on timeout, process states, filesystem figures, the cache's allocated bytes);
+service.py holds every systemctl command line, so a stand-in systemctl in the tests stays
+small; settings.py reads the config; cli.py is the command line.
+"""
