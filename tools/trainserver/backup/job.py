@@ -22,6 +22,7 @@ BACKUP_TIMEOUT = 20 * 3600  # a first upload of terabytes at 100 Mbit/s takes da
 FORGET_TIMEOUT = 3600
 PRUNE_TIMEOUT = 12 * 3600
 QUICK_TIMEOUT = 600
+RCLONE_PROBE_TIMEOUT = 120
 LOG_LINES = 40
 
 
@@ -114,6 +115,27 @@ def features(found_version):
 def base(settings, found_version):
     return restic.base_argv(settings.repository, found_version, settings.password_file,
                             settings.cache_dir)
+
+
+def with_rclone_cause(settings, summary):
+    """`summary` of a failure through restic's rclone backend, with rclone's own reason.
+
+    restic stops its rclone when it gives up, and now and then that is before rclone wrote
+    why (no network, wrong credentials): restic then says only "error talking HTTP to
+    rclone: context canceled". One listing of the remote by rclone itself gets the reason."""
+    if not settings.repository.startswith("rclone:") or "(rclone:" in summary or \
+            "rclone" not in summary.replace(settings.repository, ""):
+        return summary
+    remote = settings.repository[len("rclone:"):]
+    try:
+        probe = commands.run(["rclone", "lsf", "--max-depth", "1", remote], changes=False,
+                             timeout=RCLONE_PROBE_TIMEOUT, ok_codes=None,
+                             env={"RCLONE_CONFIG": settings.rclone_config})
+    except CommandError as exc:
+        log.warning("rclone could not be asked why the repository failed: %s", exc)
+        return summary
+    reason = restic.rclone_reason(probe.stderr) if probe.returncode else ""
+    return f"{summary} (rclone: {reason})" if reason else summary
 
 
 def restic_run(argv, settings, changes, timeout=QUICK_TIMEOUT, feature_flags=""):
@@ -363,6 +385,9 @@ def run(settings, now=None, lines=None):
         else:
             parsed = restic.parse_backup(done.stdout, done.stderr)
             result.backup = restic.outcome(done.returncode, found_version, parsed, done.stderr)
+            if not result.backup["ok"]:
+                result.backup["summary"] = with_rclone_cause(settings,
+                                                             result.backup["summary"])
             result.summary = parsed.get("summary")
     except CommandError as exc:
         result.problem = str(exc)

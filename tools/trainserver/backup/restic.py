@@ -274,6 +274,8 @@ def parse_forget(stdout):
 _RCLONE_CAUSE = re.compile(r'Failed to create file system for "[^"]*": (.+)$')
 # rclone's log line for a request the remote refused; the object's name before the reason
 # (data/f9/<64 hex>) says nothing an admin can act on.
+# rclone's own log line (not through restic): "2026/12/06 10:53:37 ERROR : remote: reason"
+_RCLONE_PLAIN_ERROR = re.compile(r"^\S+ \S+ (?:ERROR|CRITICAL) : (?:[^\s:]+: )?(.+)$")
 _RCLONE_ERROR = re.compile(r"^rclone: \S+ \S+ ERROR : (?:[^\s:]+: )?(.+)$")
 # restic 0.14 prints "error while unlocking: ..." without a line end, and its Fatal line lands
 # on the end of it (recorded: backup-remote-failed.stderr).
@@ -285,6 +287,17 @@ _CAUSE = re.compile(r"^(Fatal:|unable to create lock)")
 # "Fatal: There were 3 errors" after a restore says how many, not what: the first error says.
 _COUNTED = re.compile(r"^Fatal: There were \d+ errors?$")
 _IGNORED = re.compile(r"^ignoring error for ")
+
+
+def rclone_reason(stderr):
+    """What rclone's own stderr says went wrong: its first cause, or its last line."""
+    lines = [_ANSI.sub("", raw).strip() for raw in (stderr or "").splitlines()]
+    lines = [line for line in lines if line]
+    for pattern in (_RCLONE_CAUSE, _RCLONE_ERROR, _RCLONE_PLAIN_ERROR):
+        reason = next((match.group(1) for match in map(pattern.search, lines) if match), None)
+        if reason:
+            return reason
+    return lines[-1] if lines else ""
 
 
 def error_line(stderr):
