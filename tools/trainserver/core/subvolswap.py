@@ -25,8 +25,8 @@ failure inside the swap puts the target back.
 
 import logging
 import os
-import re
 
+from trainserver.core import mountinfo
 from trainserver.core.errors import ActionError
 
 log = logging.getLogger("trainserver")
@@ -67,22 +67,11 @@ def outermost(paths):
     return kept
 
 
-def _unescape(field):
-    # mountinfo writes space, tab, newline and backslash as octal escapes.
-    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
-
-
-def mount_points(mountinfo="/proc/self/mountinfo"):
-    """Every mount point of this mount namespace."""
-    with open(mountinfo, encoding="utf-8", errors="surrogateescape") as handle:
-        return {_unescape(line.split()[4]) for line in handle if len(line.split()) > 4}
-
-
 def check_replaceable(target):
     """Refuse what cannot be swapped by renames: a mount point (the filesystem's top, or a
     subvolume mounted on its own) cannot be renamed aside. os.path.ismount() cannot tell:
     every subvolume root has a device number of its own, so it answers True for them all."""
-    if os.path.realpath(target) in mount_points():
+    if os.path.realpath(target) in mountinfo.mount_points():
         raise ActionError(f"{target} is a mount point: it cannot be replaced by a restored "
                           f"copy. Restore elsewhere (--to) and copy what you need back")
 

@@ -13,37 +13,21 @@ import select
 import signal
 import time
 
+from trainserver.core import mountinfo
 from trainserver.gdrive.health import MountFacts
 
 log = logging.getLogger(__name__)
 
-MOUNTINFO = "/proc/self/mountinfo"
-
-
-def _unescape(field):
-    """mountinfo escapes space, tab, newline and backslash as \\ooo."""
-    return (field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
-            .replace("\\134", "\\"))
+MOUNTINFO = mountinfo.MOUNTINFO
 
 
 def parse_mountinfo(text, mount_point):
     """(fstype, source) of what is mounted at `mount_point` (the topmost), or None."""
-    wanted = os.path.normpath(mount_point)
-    found = None
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        fields = left.split()
-        if not sep or len(fields) < 5:
-            continue
-        if os.path.normpath(_unescape(fields[4])) == wanted:
-            rest = right.split()
-            found = (rest[0], _unescape(rest[1]) if len(rest) > 1 else "")
-    return found
+    return mountinfo.parse_entry(text, mount_point)
 
 
 def mount_entry(mount_point):
-    with open(MOUNTINFO, encoding="utf-8", errors="replace") as handle:
-        return parse_mountinfo(handle.read(), mount_point)
+    return mountinfo.entry(mount_point, MOUNTINFO)
 
 
 def probe(path, timeout):

@@ -41,6 +41,8 @@ import stat
 import time
 from dataclasses import dataclass, field
 
+from trainserver.core import mountinfo as core_mountinfo
+
 log = logging.getLogger(__name__)
 
 SUBTREES_PER_WORKER = 8
@@ -51,29 +53,7 @@ _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 def mount_points(mountinfo="/proc/self/mountinfo"):
     """The mount points of this mount namespace (a walk never crosses into one)."""
-    points = set()
-    try:
-        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as handle:
-            for line in handle:
-                fields = line.split()
-                if len(fields) > 4:
-                    points.add(_unescape(fields[4]))
-    except OSError:
-        pass
-    return points
-
-
-def _unescape(text):
-    # mountinfo writes space, tab, newline and backslash as \040, \011, \012, \134.
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "\\" and i + 3 < len(text) and text[i + 1:i + 4].isdigit():
-            out.append(chr(int(text[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
+    return core_mountinfo.mount_points(mountinfo)
 
 
 @dataclass
