@@ -17,7 +17,7 @@ TEST_PACKAGES := python3-pyudev python3-requests tzdata \
 	lintian autopkgtest man-db util-linux systemd python3-pytest smartmontools \
 	docker.io mmdebstrap systemd-journal-remote btrfs-progs python3-btrfsutil python3-hypothesis \
 	btrbk qemu-system-x86 qemu-utils e2fsprogs bcache-tools fdisk gdisk restic rclone \
-	acl openssh-server openssh-client python3-seccomp fuse3
+	acl openssh-server openssh-client python3-seccomp fuse3 docker-compose python3-yaml iproute2 prometheus
 
 .PHONY: all deps test unit integration deb lint install autopkgtest vm-test check demo bench clean
 
@@ -62,7 +62,9 @@ NULL_TESTS = $(shell $(PYTHON) -c 'from tests.vm.harness import parse_control; \
 autopkgtest: deb
 	autopkgtest --output-dir $(DIST)/autopkgtest $(NULL_TESTS) $(DEB) ./ -- null
 
-check: deps test lint install autopkgtest vm-test
+# The unit tests run inside the package build (dh_auto_test, with the Build-Depends alone) and
+# again against the installed package (autopkgtest): not a third time here.
+check: deps lint integration install autopkgtest vm-test
 
 # The README's first command: build the .deb, boot the Debian 12 guest (tests/vm/) and show the
 # suite at work on its emulated disks. The guest image is built once and cached.

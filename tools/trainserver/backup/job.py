@@ -128,7 +128,10 @@ def with_rclone_cause(settings, summary):
         return summary
     remote = settings.repository[len("rclone:"):]
     try:
-        probe = commands.run(["rclone", "lsf", "--max-depth", "1", remote], changes=False,
+        # One attempt: the reason is the same on every retry, and rclone's ten low-level
+        # retries of a refused connection alone take 11 s.
+        probe = commands.run(["rclone", "lsf", "--max-depth", "1", "--low-level-retries", "1",
+                              "--retries", "1", remote], changes=False,
                              timeout=RCLONE_PROBE_TIMEOUT, ok_codes=None,
                              env={"RCLONE_CONFIG": settings.rclone_config})
     except CommandError as exc:

@@ -51,6 +51,10 @@ def take(storage, directory, subvolumes, now):
 def complete(base):
     """Mark a pending set as backed up; returns its final path."""
     final = base[:-len(PENDING)] if base.endswith(PENDING) else base
+    if final != base and os.path.isdir(final):
+        # A backup earlier in the same second (sets are named to the second): this newer set
+        # replaces it, as prune would right after; a crash in between leaves only this one.
+        remove(final)
     os.rename(base, final)
     return final
 

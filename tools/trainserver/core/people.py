@@ -24,6 +24,11 @@ class Person:
     shell: str = "/bin/bash"
     groups: tuple = ()
     quota_limit: int = None  # bytes; None: [quota] user_limit
+    # The workspace's own settings; None: [workspaces] defaults (trainserver.services.workspaces).
+    memory_limit: int = None  # bytes
+    memory_guarantee: int = None  # bytes
+    cpu_limit: float = None
+    ssh_port: int = None
 
     @property
     def home(self):
@@ -79,9 +84,16 @@ def from_table(table):
             ssh_keys_file=entry.get("ssh_keys_file", ""), sudo=entry.get("sudo", False),
             shell=entry.get("shell", table["shell"]),
             groups=tuple(entry.get("groups", table["groups"])),
-            quota_limit=units.parse_size(limit) if limit is not None else None))
+            quota_limit=units.parse_size(limit) if limit is not None else None,
+            memory_limit=_size_or_none(entry.get("memory_limit")),
+            memory_guarantee=_size_or_none(entry.get("memory_guarantee")),
+            cpu_limit=entry.get("cpu_limit"), ssh_port=entry.get("ssh_port")))
     return People(people=tuple(people), group=table["group"],
                   default_groups=tuple(table["groups"]))
+
+
+def _size_or_none(text):
+    return units.parse_size(text) if text is not None else None
 
 
 def from_config(config):

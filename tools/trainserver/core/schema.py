@@ -52,6 +52,8 @@ def _table(description, **properties):
 
 
 NAME_PATTERN = "^[a-z_][a-z0-9_-]{0,31}$"  # what useradd accepts by default (NAME_REGEX)
+# DNS labels of lower-case letters, digits and inner hyphens, dot-separated; or empty.
+DOMAIN_PATTERN = "^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)?$"
 
 # One person of [users] people. Keys left out take the [users] table's defaults (people.py).
 PERSON = {
@@ -74,6 +76,14 @@ PERSON = {
                    "description": "Extra groups (replaces [users] groups)."},
         "quota_limit": {"type": "string", "format": "size",
                         "description": "This person's own ts-quota limit."},
+        "memory_limit": {"type": "string", "format": "size",
+                         "description": "This person's workspace memory limit."},
+        "memory_guarantee": {"type": "string", "format": "size",
+                             "description": "This person's workspace memory guarantee."},
+        "cpu_limit": {"type": "number", "exclusiveMinimum": 0,
+                      "description": "This person's workspace CPU limit (cores)."},
+        "ssh_port": {"type": "integer", "minimum": 1024, "maximum": 65535,
+                     "description": "The host port of this person's workspace SSH."},
     },
 }
 
@@ -130,7 +140,9 @@ TABLES = {
                     "One [[users.people]] table per person, after every other [users] key. "
                     "name and uid are required; ssh_keys (a list of public key lines), "
                     "ssh_keys_file, sudo, shell, groups and quota_limit are optional and "
-                    "default to the keys above (and [quota] user_limit).", items=PERSON,
+                    "default to the keys above (and [quota] user_limit); so are the "
+                    "workspace's memory_limit, memory_guarantee, cpu_limit and ssh_port "
+                    "(defaults in [workspaces]).", items=PERSON,
                     **{"x-example": ['[[users.people]]', 'name = "alice"', 'uid = 1000',
                                      'ssh_keys = ["ssh-ed25519 AAAAC3... alice@laptop"]',
                                      'sudo = true']}),
@@ -414,6 +426,63 @@ TABLES = {
                       "Also set pip's cache-dir in /etc/pip.conf (a marked block; the admin's "
                       "own lines stay), for pip runs that get no login environment: sudo, "
                       "cron, services, `ssh host pip ...`."),
+    ),
+    "docker": _table(
+        "The Docker engine under the services stack (ts-docker configure writes its "
+        "daemon.json).",
+        daemon_json=_path("/etc/docker/daemon.json",
+                          "Docker's daemon config: ts-docker configure merges its keys into "
+                          "it, keeping the admin's."),
+        data_root=_path("/mnt/storage/docker",
+                        "Docker's data root (images, containers, build cache). Never inside a "
+                        "subvolume ts-snapshot or ts-backup covers ([snapshot] subvolumes, "
+                        "[backup] subvolumes, and what is nested in them): every image layer "
+                        "would be snapshotted hourly and uploaded daily. Made as a BTRFS "
+                        "subvolume of its own when its parent is BTRFS."),
+        storage_driver=_key("string", "auto",
+                            "Docker's storage driver: \"auto\" takes btrfs on BTRFS and "
+                            "overlay2 on ext4 or xfs.", enum=["auto", "btrfs", "overlay2"]),
+        log_max_size=_size("50MiB", "A container's log file is rotated at this size."),
+        log_max_files=_count(5, "Rotated log files kept per container.", minimum=1),
+    ),
+    "services": _table(
+        "The services stack run with Docker Compose (ts-docker): Traefik routes "
+        "<name>.<domain> to the shared services and each person's workspace.",
+        domain=_key("string", "",
+                    "Domain of the stack's hostnames: grafana.<domain>, <user>.<domain> (the "
+                    "desktop), <user>-code.<domain>, <user>-jupyter.<domain>. Empty: not "
+                    "configured (ts-docker compose refuses).",
+                    pattern=DOMAIN_PATTERN),
+        lan_address=_key("string", "",
+                         "The server's LAN address (IPv4): the only address Traefik (80, "
+                         "443) and the workspaces' SSH ports are published on. Docker's "
+                         "published ports bypass UFW, so nothing is published on all "
+                         "addresses. Empty: not configured (ts-docker compose refuses)."),
+        project=_key("string", "trainserver", "Docker Compose project name of the stack.",
+                     pattern="^[a-z0-9][a-z0-9_-]*$"),
+    ),
+    "workspaces": _table(
+        "Each person's workspace container (workspace-<name>), generated from [users] by "
+        "ts-docker compose. A person's [[users.people]] table may set memory_limit, "
+        "memory_guarantee, cpu_limit and ssh_port of their own.",
+        image=_key("string", "trainserver/workspace:full",
+                   "Image of the workspaces (ts-docker build makes it from "
+                   "/usr/share/trainserver/docker/workspace)."),
+        memory_limit=_size("32GiB", "Memory a workspace may use; above it the kernel kills "
+                           "in it (the manual's MEMORY_LIMIT_GB)."),
+        memory_guarantee=_size("8GiB", "Memory reserved for a workspace when the machine runs "
+                               "short (the manual's MEMORY_GUARANTEE_GB)."),
+        cpu_limit=_key("number", 8, "CPU cores a workspace may use (the manual's CPU_LIMIT).",
+                       exclusiveMinimum=0),
+        shm_size=_size("8GiB", "Size of a workspace's /dev/shm (PyTorch's data loaders share "
+                       "batches through it)."),
+        ssh_port_base=_key("integer", 2200,
+                           "A person's workspace SSH port is this plus their uid modulo 1000 "
+                           "(uid 1001: 2201), unless their table sets ssh_port.",
+                           minimum=1024, maximum=64535),
+        gpus=_key("string", "auto",
+                  "GPUs given to the workspaces: \"all\", \"none\", or \"auto\" (all when "
+                  "Docker has the nvidia runtime).", enum=["auto", "all", "none"]),
     ),
 }
 

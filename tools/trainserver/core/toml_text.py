@@ -77,11 +77,14 @@ def default_text(schema=config_schema.SCHEMA):
             lines.append("")
             lines.extend(f"# {line}" for line in textwrap.wrap(key_schema["description"], 96))
             unit = key_schema.get("x-unit") or {
-                "integer": "whole number", "array": "list", "boolean": "true or false"
+                "integer": "whole number", "number": "number", "array": "list",
+                "boolean": "true or false"
             }.get(key_schema["type"], "text")
             extra = ""
             if "enum" in key_schema:
                 extra = " One of: " + ", ".join(value(v) for v in key_schema["enum"]) + "."
+            elif "exclusiveMinimum" in key_schema:
+                extra = f" More than {value(key_schema['exclusiveMinimum'])}."
             elif "minimum" in key_schema or "maximum" in key_schema:
                 low, high = key_schema.get("minimum"), key_schema.get("maximum")
                 extra = f" Range: {low if low is not None else ''}..{high if high is not None else ''}."
