@@ -105,5 +105,6 @@ def test_without_the_admin_pages_users_file_compose_warns(config, tmp_path, run_
     users.unlink()
     result = run_tool("ts-docker", "--config", str(config), "compose", "--stack-dir", STACK)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert f"htpasswd -cB {users} admin" in result.stdout
+    assert f"warning: {users} is missing" in result.stderr
+    assert f"htpasswd -cB {users} admin" in result.stderr
     assert not users.exists()

@@ -2,8 +2,8 @@
 through promtool. No engine and no root: `docker-compose config` only interpolates and validates.
 
 docker-compose (Debian's docker-compose package: 1.29 on bookworm, Compose v2 on trixie) and
-promtool (Debian's prometheus package) are not build dependencies, hence integration tests; each
-test is skipped, saying why, where its tool is missing.
+promtool (Debian's prometheus package) are not build dependencies, hence integration tests;
+`make deps` installs both, so a missing one fails the test, saying which package to install.
 """
 
 import os
@@ -12,8 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-yaml = pytest.importorskip("yaml")
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -27,7 +26,8 @@ def compose_command():
     if shutil.which("docker") and subprocess.run(["docker", "compose", "version"],
                                                  capture_output=True).returncode == 0:
         return ["docker", "compose"]
-    pytest.skip("neither docker-compose nor the docker compose plugin is installed")
+    pytest.fail("neither docker-compose nor the docker compose plugin is installed (Debian "
+                "package docker-compose)")
 
 
 def run_config(env_file, *extra, project_dir=None):
@@ -90,7 +90,7 @@ def test_without_a_lan_address_compose_refuses_rather_than_publish_everywhere(tm
 def promtool():
     path = os.environ.get("PROMTOOL") or shutil.which("promtool")
     if not path:
-        pytest.skip("promtool not installed (Debian package prometheus; or set PROMTOOL to a "
+        pytest.fail("promtool not installed (Debian package prometheus; or set PROMTOOL to a "
                     "promtool binary, e.g. one extracted with apt-get download prometheus)")
     return path
 

@@ -33,6 +33,8 @@ import urllib.request
 import pytest
 from docker_engine import DEBIAN_PATH, IMAGE_CACHE, import_minbase, run_dockerd_bridged
 
+from tests.conftest import tool_argv, tool_env
+
 pytestmark = pytest.mark.root
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -55,15 +57,14 @@ def docker_run(docker, argv, **kwargs):
     return result.stdout
 
 
+def run_tool(name, config, host, *args, timeout=600):
+    """The real ts-* tool (the installed one, or the tree's), on the test's own engine."""
+    return subprocess.run(tool_argv(name) + ["--config", str(config), *args], capture_output=True,
+                          text=True, env=tool_env(dict(ENV, DOCKER_HOST=host)), timeout=timeout)
+
+
 def ts_docker(config, host, *args):
-    """The real ts-docker (the installed one, or the tree's), on the test's own engine."""
-    if os.environ.get("TRAINSERVER_TEST_INSTALLED") == "1":
-        argv, env = ["/usr/bin/ts-docker"], dict(ENV)
-    else:
-        argv = ["/usr/bin/python3", "-c", "from trainserver.services.cli import main; main()"]
-        env = dict(ENV, PYTHONPATH=os.path.join(REPO, "tools"))
-    return subprocess.run(argv + ["--config", str(config), *args], capture_output=True, text=True,
-                          env=dict(env, DOCKER_HOST=host), timeout=600)
+    return run_tool("ts-docker", config, host, *args)
 
 
 def write_config(root, storage, image, ports):
@@ -384,14 +385,8 @@ def test_an_oom_kill_in_a_workspace_is_attributed_to_it(workspaces):
     person = people[0]
 
     def check():
-        if os.environ.get("TRAINSERVER_TEST_INSTALLED") == "1":
-            argv, env = ["/usr/bin/ts-oom"], dict(ENV)
-        else:
-            argv = ["/usr/bin/python3", "-c", "from trainserver.oom.cli import main; main()"]
-            env = dict(ENV, PYTHONPATH=os.path.join(REPO, "tools"))
-        result = subprocess.run(argv + ["--config", str(setup["config"]), "check", "--json", "--source", "kmsg"],
-                                capture_output=True, text=True, env=dict(env, DOCKER_HOST=setup["host"]),
-                                timeout=120)
+        result = run_tool("ts-oom", setup["config"], setup["host"], "check", "--json", "--source",
+                          "kmsg", timeout=120)
         assert result.returncode in (0, 1, 2), result.stderr
         return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
@@ -411,9 +406,6 @@ def test_an_oom_kill_in_a_workspace_is_attributed_to_it(workspaces):
 def test_ts_backup_pauses_a_workspace_and_lets_it_go(workspaces):
     """ts-backup's pause (the one around its snapshots) on a generated workspace: frozen while the
     block runs (SSH gives no banner), running and answering right after."""
-    import sys
-
-    sys.path.insert(0, os.path.join(REPO, "tools"))
     from trainserver.backup import pause
 
     from plumbum import local

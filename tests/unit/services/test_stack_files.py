@@ -15,8 +15,7 @@ import types
 from pathlib import Path
 
 import pytest
-
-yaml = pytest.importorskip("yaml")
+import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCKER = ROOT / "docker"

@@ -4,6 +4,7 @@ import click
 
 from trainserver.core import cli as core_cli
 from trainserver.core.checks import CHECK_EXIT_STATUS
+from trainserver.services.output import finish
 
 EXIT_STATUS = {
     **CHECK_EXIT_STATUS,
@@ -67,7 +68,7 @@ stack_dir_option = click.option(
     help="The shipped stack's directory (default /usr/share/trainserver/docker).")
 
 
-def _generate(stack, as_json, dry_run, show=False):
+def _generate(stack, dry_run, show=False):
     """Render, check with Compose, then write: a file Compose refuses never replaces a good one.
 
     Returns (findings, compose program or None)."""
@@ -156,19 +157,6 @@ def _generate(stack, as_json, dry_run, show=False):
     return findings, program
 
 
-def _print(findings, as_json):
-    from trainserver.core.checks import report
-
-    if as_json:
-        return report(findings, as_json)
-    for finding in findings:
-        prefix = "" if finding.severity.label == "ok" else f"{finding.severity.label}: "
-        click.echo(f"{prefix}{finding.summary}")
-    from trainserver.core.findings import exit_status
-
-    return exit_status(findings)
-
-
 @cli.command("compose")
 @core_cli.reports(core_cli.ACTION)
 @core_cli.dry_run_option
@@ -187,8 +175,8 @@ def compose_command(tool, as_json, dry_run, stack_dir, show):
     """
     stack = _stack(tool, stack_dir)
     with tool.lock():
-        findings, _program = _generate(stack, as_json, dry_run, show=show)
-    return _print(findings, as_json)
+        findings, _program = _generate(stack, dry_run, show=show)
+    return finish(findings, as_json)
 
 
 def _compose_or_fail(program):
@@ -214,16 +202,15 @@ def up(tool, as_json, dry_run, stack_dir, services):
     recreated, a removed person's workspace is stopped and removed (their subvolumes stay).
     With the nvidia runtime in daemon.json the "gpu" profile (dcgm-exporter) is started too.
     """
-    from trainserver.core import commands
-
     import os
 
+    from trainserver.core import commands
     from trainserver.core.errors import ActionError
     from trainserver.core.findings import Finding, Severity
 
     stack = _stack(tool, stack_dir)
     with tool.lock():
-        findings, program = _generate(stack, as_json, dry_run)
+        findings, program = _generate(stack, dry_run)
         if not os.path.isfile(stack.traefik_users()) and not dry_run:
             # Docker would make a directory in its place, and the admin pages would be open.
             raise ActionError(f"{stack.traefik_users()} is missing: make it with `htpasswd -cB "
@@ -236,7 +223,7 @@ def up(tool, as_json, dry_run, stack_dir, services):
     findings.append(Finding("docker", "up", stack.project, Severity.OK,
                             f"{'would start' if dry_run else 'started'} {what} "
                             f"(ts-docker status: running and healthy)"))
-    return _print(findings, as_json)
+    return finish(findings, as_json)
 
 
 @cli.command()
@@ -261,7 +248,7 @@ def down(tool, as_json, dry_run, stack_dir):
                                   profiles=stack.profiles())
         commands.run(argv + ["down"], changes=True, timeout=600)
     verb = "would stop" if dry_run else "stopped"
-    return _print([Finding("docker", "down", stack.project, Severity.OK,
+    return finish([Finding("docker", "down", stack.project, Severity.OK,
                            f"{verb} the stack {stack.project}")], as_json)
 
 
@@ -342,7 +329,7 @@ def build(tool, as_json, dry_run, stack_dir, flavour, tag, build_args):
         argv += ["--build-arg", arg]
     commands.run(argv + [context], changes=True, timeout=4 * 3600)
     verb = "would build" if dry_run else "built"
-    return _print([Finding("docker", "build", image, Severity.OK,
+    return finish([Finding("docker", "build", image, Severity.OK,
                            f"{verb} {image} ({flavour})")], as_json)
 
 

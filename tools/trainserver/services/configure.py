@@ -3,6 +3,7 @@
 import click
 
 from trainserver.core import cli as core_cli
+from trainserver.services.output import finish
 
 TOOL = "docker"
 
@@ -23,22 +24,6 @@ def _finding(check, subject, severity, summary, value=None):
     from trainserver.core.findings import Finding
 
     return Finding(TOOL, check, subject, severity, summary, value)
-
-
-def _finish(findings, as_json, lines=()):
-    from trainserver.core.checks import report
-    from trainserver.core.findings import Severity, exit_status
-
-    if as_json:
-        return report(findings, True)
-    for line in lines:
-        click.echo(line)
-    for finding in findings:
-        if finding.severity != Severity.OK:
-            click.echo(f"{finding.severity.label}: {finding.summary}", err=True)
-        else:
-            click.echo(finding.summary)
-    return exit_status(findings)
 
 
 @click.command()
@@ -114,7 +99,7 @@ def configure(tool, as_json, dry_run, daemon_json, no_restart):
         with tool.lock():
             return _configure(settings, path, as_json, dry_run, no_restart)
     except daemon_config.Refusal as exc:
-        return _finish([_finding("daemon-json", path, Severity.CRITICAL,
+        return finish([_finding("daemon-json", path, Severity.CRITICAL,
                                  f"{path}: refused: {exc}")], as_json)
 
 
@@ -135,7 +120,7 @@ def _configure(settings, path, as_json, dry_run, no_restart):
     if not changed and not plan.create_root:
         findings.append(_finding("daemon-json", path, Severity.OK, f"{path}: nothing to change "
                                  f"(storage driver {plan.driver})", 0))
-        return _finish(findings, as_json, lines)
+        return finish(findings, as_json, lines)
 
     conflicts = daemon_config.flag_conflicts(daemon_apply.service_argv(), plan.config)
     if conflicts:
@@ -161,14 +146,14 @@ def _configure(settings, path, as_json, dry_run, no_restart):
         steps.append(f"would write {path} ({len(plan.changes)} keys)")
         findings.append(_finding("daemon-json", path, Severity.OK,
                                  f"{path}: dry run: " + "; ".join(steps), len(plan.changes)))
-        return _finish(findings, as_json, lines)
+        return finish(findings, as_json, lines)
 
     problems = daemon_apply.validate(new_text, path)
     if problems:
         findings.append(_finding("daemon-json", path, Severity.CRITICAL,
                                  f"{path}: the merged file does not validate, nothing was "
                                  f"changed: " + "; ".join(problems)))
-        return _finish(findings, as_json, lines)
+        return finish(findings, as_json, lines)
     if plan.create_root:
         daemon_apply.make_root(settings.data_root, plan.create_root)
     existed = facts.current is not None or os.path.exists(path)
@@ -179,7 +164,7 @@ def _configure(settings, path, as_json, dry_run, no_restart):
                              f"{path}: written (storage driver {plan.driver}; changed: "
                              f"{keys}){kept}", len(plan.changes)))
     findings.append(_restart(path, old_text, existed, no_restart, plan.changed))
-    return _finish(findings, as_json, lines)
+    return finish(findings, as_json, lines)
 
 
 def _restart(path, old_text, existed, no_restart, changed):

@@ -282,8 +282,8 @@ def type_problems(text):
     for key, kind in _TYPES.items():
         if key in config and not isinstance(config[key], kind):
             problems.append(f"{key}: expected {kind.__name__}, got {type(config[key]).__name__}")
-    for key, value in (config.get("log-opts") or {}).items() if isinstance(
-            config.get("log-opts"), dict) else ():
+    opts = config.get("log-opts")
+    for key, value in opts.items() if isinstance(opts, dict) else ():
         if not isinstance(value, str):
             problems.append(f"log-opts.{key}: dockerd wants a string, got {json.dumps(value)}")
     runtimes = config.get("runtimes")

@@ -5,6 +5,7 @@ stack.env (the values docker/compose.yaml reads). The shipped stack stays in
 /usr/share/trainserver/docker, where an upgrade may replace it.
 """
 
+import functools
 import os
 import secrets as secrets_module
 
@@ -52,13 +53,15 @@ class Stack:
 
         return people.from_config(self.config)
 
+    @functools.cached_property
     def nvidia_runtime(self):
+        """Read once: the workspaces' GPUs and the gpu profile both follow it."""
         return facts.nvidia_runtime(self.config["docker"]["daemon_json"])
 
     def workspaces(self):
         people = self.people()
         return workspaces.plan(people, self.config["workspaces"], facts.account_ids(people),
-                               nvidia_runtime=self.nvidia_runtime())
+                               nvidia_runtime=self.nvidia_runtime)
 
     def env_values(self):
         paths = self.config["paths"]
@@ -89,16 +92,20 @@ class Stack:
         return [w.name for w in workspace_list
                 if not os.path.exists(compose.secret_env_path(secrets_dir, w.name))]
 
-    def make_secret(self, name):
-        """A workspace's passwords, made once (0600 root); never overwritten."""
-        secrets_dir = self.config["paths"]["secrets_dir"]
-        os.makedirs(secrets_dir, mode=0o700, exist_ok=True)
-        values = {key: secrets_module.token_urlsafe(18) for key in compose.SECRET_KEYS}
-        path = compose.secret_env_path(secrets_dir, name)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    def _create_secret(self, path, text, mode, owner=0):
+        """A secret file made once: O_EXCL, so one already there is never overwritten."""
+        os.makedirs(self.config["paths"]["secrets_dir"], mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(fd, "w") as handle:
-            handle.write(compose.secret_env(values))
+            handle.write(text)
+        os.chown(path, owner, 0)
         return path
+
+    def make_secret(self, name):
+        """A workspace's passwords, made once (0600 root)."""
+        values = {key: secrets_module.token_urlsafe(18) for key in compose.SECRET_KEYS}
+        path = compose.secret_env_path(self.config["paths"]["secrets_dir"], name)
+        return self._create_secret(path, compose.secret_env(values), 0o600)
 
     def grafana_password(self):
         return os.path.join(self.config["paths"]["secrets_dir"], GRAFANA_PASSWORD)
@@ -109,13 +116,8 @@ class Stack:
     def make_grafana_password(self):
         """Grafana's admin password, made once. Owned by Grafana's uid inside its image, 0400:
         Compose bind-mounts a file secret as it is, and Grafana does not run as root."""
-        os.makedirs(self.config["paths"]["secrets_dir"], mode=0o700, exist_ok=True)
-        path = self.grafana_password()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets_module.token_urlsafe(18) + "\n")
-        os.chown(path, GRAFANA_UID, 0)
-        return path
+        return self._create_secret(self.grafana_password(),
+                                   secrets_module.token_urlsafe(18) + "\n", 0o400, GRAFANA_UID)
 
     def compose_argv(self, program, overlay=None, env_file=None, profiles=()):
         argv = [*program, "--project-name", self.project, "--env-file", env_file or self.env_file,
@@ -125,7 +127,7 @@ class Stack:
         return argv
 
     def profiles(self):
-        return ["gpu"] if self.nvidia_runtime() else []
+        return ["gpu"] if self.nvidia_runtime else []
 
 
 def limits_text(workspace):
