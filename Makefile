@@ -17,7 +17,8 @@ TEST_PACKAGES := python3-pyudev python3-requests tzdata \
 	lintian autopkgtest man-db util-linux systemd python3-pytest smartmontools \
 	docker.io mmdebstrap systemd-journal-remote btrfs-progs python3-btrfsutil python3-hypothesis \
 	btrbk qemu-system-x86 qemu-utils e2fsprogs bcache-tools fdisk gdisk restic rclone \
-	acl openssh-server openssh-client python3-seccomp fuse3 docker-compose python3-yaml iproute2 prometheus
+	acl openssh-server openssh-client python3-seccomp fuse3 docker-compose python3-yaml iproute2 prometheus \
+	ufw fail2ban nut-server nut-client
 
 .PHONY: all deps test unit integration deb lint install autopkgtest vm-test check demo bench clean
 

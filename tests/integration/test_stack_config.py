@@ -1,5 +1,6 @@
 """docker/compose.yaml through docker-compose's own parser, and docker/prometheus/prometheus.yml
-through promtool. No engine and no root: `docker-compose config` only interpolates and validates.
+through promtool. No engine: `docker-compose config` only interpolates and validates. No root,
+but for the two tests that run `ts-docker compose` with the Cloudflare tunnel enabled.
 
 docker-compose (Debian's docker-compose package: 1.29 on bookworm, Compose v2 on trixie) and
 promtool (Debian's prometheus package) are not build dependencies, hence integration tests;
@@ -111,3 +112,89 @@ def test_promtool_refuses_a_broken_config(tmp_path):
     result = subprocess.run([promtool(), "check", "config", str(broken)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
+
+
+# --- the Cloudflare tunnel (cloudflared, profile "tunnel") ----------------------------------------
+
+def test_the_tunnel_profile_adds_cloudflared_on_the_web_network():
+    result = run_config(EXAMPLE_ENV, "--profile", "tunnel")
+    assert result.returncode == 0, result.stderr
+    cloudflared = yaml.safe_load(result.stdout)["services"]["cloudflared"]
+    assert "ports" not in cloudflared, "published by the generated file, on 127.0.0.1 only"
+    assert list(cloudflared["networks"]) == ["web"]
+
+
+def tunnel_token():
+    import base64
+    import json
+
+    return base64.b64encode(json.dumps({
+        "a": "0123456789abcdef0123456789abcdef", "t": "c0ffee00-0000-4000-8000-000000000001",
+        "s": base64.b64encode(b"y" * 32).decode()}).encode()).decode()
+
+
+@pytest.mark.root  # ts-docker compose gives Grafana's password file to Grafana's uid
+def test_ts_docker_with_the_tunnel_enabled_passes_compose(tmp_path, run_tool):
+    """The generated file adds the token's env file and the metrics port, and Compose
+    merges them into compose.yaml's cloudflared; nothing is published off the loopback."""
+    import stat
+
+    secrets = tmp_path / "secrets"
+    secrets.mkdir(mode=0o700)
+    (secrets / "traefik-users").write_text("admin:$2y$05$abcdefghijklmnopqrstuu5sMYhQwJ3rGx\n")
+    (secrets / "traefik-users").chmod(0o600)
+    token = tunnel_token()
+    (secrets / "cloudflared-token").write_text(token + "\n")
+    (secrets / "cloudflared-token").chmod(0o600)
+    config = tmp_path / "trainserver.toml"
+    config.write_text("\n".join([
+        "[paths]", f'state_dir = "{tmp_path}/state"', f'secrets_dir = "{secrets}"',
+        f'lock_dir = "{tmp_path}"', f'storage = "{tmp_path}/storage"',
+        "[services]", 'domain = "lab.example"', 'lan_address = "192.168.77.10"',
+        "[docker]", f'daemon_json = "{tmp_path}/daemon.json"',
+        "[tunnel]", "enabled = true", f'token_file = "{secrets}/cloudflared-token"',
+        'metrics_address = "127.0.0.1:20300"']) + "\n")
+    result = run_tool("ts-docker", "--config", str(config), "compose", "--stack-dir",
+                      str(DOCKER))
+    assert result.returncode == 0, result.stderr
+    assert token not in result.stdout + result.stderr
+    env_file = secrets / "cloudflared.env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    state = tmp_path / "state" / "compose"
+    assert token not in (state / "workspaces.yaml").read_text() + (state / "stack.env").read_text()
+    argv = compose_command() + ["--project-name", "trainserver", "--env-file",
+                                str(state / "stack.env"), "--file", str(COMPOSE),
+                                "--file", str(state / "workspaces.yaml"), "--profile", "tunnel",
+                                "config"]
+    merged = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert merged.returncode == 0, merged.stderr
+    services = yaml.safe_load(merged.stdout)["services"]
+    cloudflared = services["cloudflared"]
+    assert cloudflared["environment"]["TUNNEL_TOKEN"] == token
+    [port] = cloudflared["ports"]
+    text = port if isinstance(port, str) else \
+        f"{port['host_ip']}:{port['published']}:{port['target']}"
+    assert text.split("/")[0] == "127.0.0.1:20300:20241", port
+    assert cloudflared["command"][-1] == "run" and "--metrics" in cloudflared["command"]
+    again = run_tool("ts-docker", "--config", str(config), "compose", "--stack-dir", str(DOCKER))
+    assert again.returncode == 0 and "nothing to change" in again.stdout, again.stdout
+
+
+@pytest.mark.root
+def test_ts_docker_refuses_a_token_others_can_read(tmp_path, run_tool):
+    secrets = tmp_path / "secrets"
+    secrets.mkdir(mode=0o700)
+    (secrets / "cloudflared-token").write_text(tunnel_token() + "\n")
+    (secrets / "cloudflared-token").chmod(0o644)
+    config = tmp_path / "trainserver.toml"
+    config.write_text("\n".join([
+        "[paths]", f'state_dir = "{tmp_path}/state"', f'secrets_dir = "{secrets}"',
+        f'lock_dir = "{tmp_path}"', "[services]", 'domain = "lab.example"',
+        'lan_address = "192.168.77.10"', "[docker]", f'daemon_json = "{tmp_path}/daemon.json"',
+        "[tunnel]", "enabled = true", f'token_file = "{secrets}/cloudflared-token"']) + "\n")
+    result = run_tool("ts-docker", "--config", str(config), "compose", "--stack-dir",
+                      str(DOCKER))
+    assert result.returncode == 2
+    assert "readable or writable by group or others" in result.stderr
+    assert not (secrets / "cloudflared.env").exists()
+    assert not (tmp_path / "state" / "compose" / "workspaces.yaml").exists()

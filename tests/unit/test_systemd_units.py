@@ -28,9 +28,13 @@ SCHEDULE = {
     "ts-alert-flush.timer": ("*-*-* *:07/15:00", False),  # queued alerts retried
     "ts-quota.timer": ("*-*-* 06:25:00", True),  # user quotas daily 06:25
     "ts-quota-digest.timer": ("*-*-01 09:00:00", True),  # the monthly quota reminder
+    "ts-doctor-digest.timer": ("*-*-01 09:15:00", True),  # the monthly maintenance digest
     "ts-gdrive-mount-check.timer": ("*-*-* *:00/5:00", False),  # Drive mount health, 5 min
+    "ts-tunnel.timer": ("*-*-* *:00/5:00", False),  # the Cloudflare tunnel connected, 5 min
     "ts-gdrive-mount-resize.timer": ("*-*-* 05:30:00", True),  # the Drive cache size, daily
     "ts-sync.timer": ("*-*-* 04:00:00", True),  # GCS->Drive sync daily 04:00
+    "ts-ups.timer": ("*-*-* *:00/15:00", False),  # UPS health, every 15 min
+    "ts-firewall.timer": ("*-*-* *:40:00", False),  # UFW, fail2ban, Docker's ports, hourly
 }
 FAILURE_TEMPLATE = "ts-unit-failed@.service"
 # The commands each piped service runs (after `ts-alert pipe --queue-only [--timeout D] --`).
@@ -47,19 +51,28 @@ PIPED = {
     "ts-alert-overdue.service": ["/usr/bin/ts-alert", "overdue", "--json"],
     "ts-quota.service": ["/usr/bin/ts-quota", "report", "--json"],
     "ts-gdrive-mount-check.service": ["/usr/bin/ts-gdrive-mount", "check", "--json"],
+    "ts-tunnel.service": ["/usr/bin/ts-tunnel", "check", "--json"],
     "ts-gdrive-mount-resize.service": ["/usr/bin/ts-gdrive-mount", "resize", "--json"],
     "ts-sync.service": ["/usr/bin/ts-sync", "run", "--json"],
+    "ts-ups.service": ["/usr/bin/ts-ups", "check", "--json"],
+    "ts-firewall.service": ["/usr/bin/ts-firewall", "check", "--json"],
 }
 # Services whose output is one message, not findings: `ts-alert notice --queue-only --`.
 NOTICES = {
     "ts-quota-digest.service": ["/usr/bin/ts-quota", "digest"],
+    "ts-doctor-digest.service": ["/usr/bin/ts-doctor", "digest"],
 }
 # Units that talk to the network: restic through rclone, and the two that deliver alerts.
 NETWORKED = {"ts-backup.service", "ts-backup-verify.service", "ts-backup-prune.service",
              "ts-alert-flush.service", FAILURE_TEMPLATE,
              "ts-sync.service",  # GCS and Drive, and rclone's remote control on 127.0.0.1
              "ts-gdrive-mount.service",  # the Drive mount itself
-             "ts-gdrive-mount-resize.service"}  # 127.0.0.1 only: rclone's remote control
+             "ts-gdrive-mount-resize.service",  # 127.0.0.1 only: rclone's remote control
+             "ts-tunnel.service",  # the loopback only: cloudflared's published /ready
+             "ts-doctor-digest.service",  # the loopback only: NUT's upsd, through ts-ups
+             "ts-ups.service"}  # upsc to upsd, here or on the host [ups] name names
+# Units that read the host's own firewall rules (netlink): no other network at all.
+HOST_RULES = {"ts-firewall.service"}
 # Long-running services, enabled by their own setup command, not by a timer.
 DAEMONS = {"ts-gdrive-mount.service"}
 # systemd-analyze security --offline=yes: the targets (checks 5.0; snapshot and
@@ -205,6 +218,9 @@ def test_no_network_for_units_that_need_none(path):
     families = service.get("RestrictAddressFamilies", "").split()
     if os.path.basename(path) in NETWORKED:
         assert {"AF_INET", "AF_INET6"} <= set(families)
+    elif os.path.basename(path) in HOST_RULES:
+        assert "PrivateNetwork" not in service, "the rules to read are the host's own"
+        assert families == ["AF_UNIX", "AF_NETLINK"] and service["IPAddressDeny"] == "any"
     else:
         assert service["PrivateNetwork"] == "yes"
         assert families == ["AF_UNIX"]

@@ -92,5 +92,11 @@ def test_the_demo_runs_to_its_end(deb, guest, tmp_path):
                      "ts-quota report: exit 0",
                      "restore: homes/alice/train.py back from its snapshot",
                      "backup: ts-backup.service succeeded",
-                     "backup restore: homes/alice/train.py back beside the live file"):
+                     "backup restore: homes/alice/train.py back beside the live file",
+                     "ts-firewall apply: exit 0; ts-firewall check: exit 0 (ok)",
+                     "ts-doctor: exit 0, "):
         assert any(expected in line for line in lines), f"the demo did not show: {expected}"
+    # The system test: real PASS for what the guest has (storage, bcache, backups, firewall,
+    # timers), SKIP with a reason for what it cannot have (GPU, Docker, tunnel), no FAIL.
+    doctor = next(line for line in lines if "ts-doctor: exit" in line)
+    assert " 0 FAIL" in doctor and int(doctor.split(" PASS")[0].rsplit(" ", 1)[-1]) >= 20, doctor

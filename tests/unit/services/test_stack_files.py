@@ -62,12 +62,12 @@ def test_compose_is_the_compose_spec_with_every_service(compose, services):
     assert "version" not in compose
     assert set(services) == {"traefik", "netdata", "prometheus", "node-exporter", "cadvisor",
                              "dcgm-exporter", "grafana", "filebrowser", "dozzle", "portainer",
-                             "tensorboard"}
+                             "tensorboard", "cloudflared"}
 
 
 @pytest.mark.parametrize("name", ["traefik", "netdata", "prometheus", "node-exporter",
                                   "cadvisor", "dcgm-exporter", "grafana", "filebrowser",
-                                  "dozzle", "portainer", "tensorboard"])
+                                  "dozzle", "portainer", "tensorboard", "cloudflared"])
 def test_every_service_is_pinned_restarted_and_checked(services, name):
     service = services[name]
     image = service["image"]
@@ -154,7 +154,7 @@ def test_node_exporter_reads_the_tools_metrics_dir(services):
 
 def test_dcgm_exporter_needs_the_gpu_profile(services):
     for name, service in services.items():
-        assert ("profiles" in service) == (name == "dcgm-exporter"), name
+        assert ("profiles" in service) == (name in ("dcgm-exporter", "cloudflared")), name
     service = services["dcgm-exporter"]
     assert service["profiles"] == ["gpu"]
     [device] = service["deploy"]["resources"]["reservations"]["devices"]

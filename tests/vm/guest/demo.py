@@ -206,6 +206,39 @@ def main():
     show("cat", restored.stdout.strip().rsplit(" to ", 1)[-1])
     summary.append("backup restore: homes/alice/train.py back beside the live file")
 
+    section("the firewall: UFW for the LAN only, fail2ban's sshd jail (ts-firewall)")
+    with open(CONFIG) as handle:
+        text = handle.read()
+    with open(CONFIG, "w") as handle:
+        handle.write(text.replace('\n#lan_networks = []\n', '\nlan_networks = ["10.0.2.0/24"]\n'))
+    show("ts-firewall", "plan")
+    result = show("ts-firewall", "apply")
+    show("ufw", "status", "verbose")
+    # The hourly check, as its timer runs it (sandboxed, through ts-alert).
+    show("systemctl", "start", "ts-firewall.service")
+    show("journalctl", "-u", "ts-firewall.service", "-o", "cat", "--no-pager")
+    checked = show("ts-firewall", "check", ok=(0, 1, 2, 3))
+    summary.append(f"ts-firewall apply: exit {result.returncode}; ts-firewall check: exit "
+                   f"{checked.returncode} ({['ok', 'warning', 'critical', 'unknown'][checked.returncode]})")
+
+    section("ts-doctor: the manual's system test of the live server (probes in parallel)")
+    # The guest has no network card: the internet probe would only say that.
+    with open(CONFIG) as handle:
+        text = handle.read()
+    with open(CONFIG, "w") as handle:
+        handle.write(text.replace('\n#internet_address = "deb.debian.org:443"\n',
+                                  '\ninternet_address = ""  # the demo guest has no network card\n'))
+    started = time.monotonic()
+    result = show("ts-doctor", ok=(0, 2))
+    took = time.monotonic() - started
+    # --json ends with the totals: {"total_seconds", "pass", "fail", "skip"}.
+    lines = show("ts-doctor", "--json", ok=(0, 2), quiet=True).stdout.splitlines()
+    total = json.loads(lines[-1])
+    summary.append(f"ts-doctor: exit {result.returncode}, {total['pass']} PASS, "
+                   f"{total['fail']} FAIL, {total['skip']} SKIP in {took:.1f} s")
+    print("The monthly maintenance digest (ts-doctor-digest.timer sends it through ts-alert):")
+    show("ts-doctor", "digest")
+
     section("no ts-* unit failed")
     show("systemctl", "list-units", "--failed", "--no-pager", "--plain", "ts-*")
 

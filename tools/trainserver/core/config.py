@@ -187,7 +187,8 @@ def merge_defaults(data, schema=config_schema.SCHEMA):
 CROSS_CHECKS = ("trainserver.core.people:config_problems",
                 "trainserver.snapshot.policy:config_problems",
                 "trainserver.storage.limits:config_problems",
-                "trainserver.services.workspaces:config_problems")
+                "trainserver.services.workspaces:config_problems",
+                "trainserver.firewall.plan:config_problems")
 
 
 def cross_checks():

@@ -57,6 +57,7 @@ JOBS = {job.name: job for job in (
     Job("oom", "ts-oom check", RAN, ("oom", "max_age"), Severity.WARNING, "ts-oom.timer"),
     Job("quota", "ts-quota report", RAN, ("quota", "max_age"), Severity.WARNING,
         "ts-quota.timer"),
+    Job("ups", "ts-ups check", RAN, ("ups", "check_max_age"), Severity.WARNING, "ts-ups.timer"),
     Job("sync", "ts-sync run", DID_ITS_JOB, ("sync", "max_age"), Severity.WARNING,
         "ts-sync.timer"),
     Job("gdrive-check", "ts-gdrive-mount check", RAN, ("gdrive", "check_max_age"),

@@ -484,6 +484,71 @@ TABLES = {
                   "GPUs given to the workspaces: \"all\", \"none\", or \"auto\" (all when "
                   "Docker has the nvidia runtime).", enum=["auto", "all", "none"]),
     ),
+    "firewall": _table(
+        "The host firewall (UFW) and fail2ban, set up by ts-firewall apply and checked by "
+        "ts-firewall check.",
+        lan_networks=_key("array", [],
+                          "Networks (CIDR, IPv4 or IPv6) allowed to reach SSH and Traefik. "
+                          "Empty: not configured (ts-firewall apply refuses; check says so "
+                          "once, at ok).",
+                          items={"type": "string", "minLength": 1}),
+        ssh_port=_key("integer", 22, "Port of the host's sshd.", minimum=1, maximum=65535),
+        web_ports=_key("array", [80, 443], "Traefik's ports, allowed from lan_networks only.",
+                       items={"type": "integer", "minimum": 1, "maximum": 65535}),
+        fail2ban_maxretry=_count(5, "Failed SSH logins from one address before it is banned.",
+                                 minimum=1),
+        fail2ban_findtime=_duration("10min", "The window in which those failures count."),
+        fail2ban_bantime=_duration("1h", "How long an address stays banned."),
+    ),
+    "tunnel": _table(
+        "The Cloudflare tunnel: cloudflared runs in the services stack (compose profile "
+        "\"tunnel\") and routes *.<domain> to Traefik; ts-tunnel check reads its readiness.",
+        enabled=_key("boolean", False,
+                     "Run and check the tunnel. false: ts-tunnel check says \"not "
+                     "configured\" once, at ok, and ts-doctor skips it."),
+        token_file=_secret("/etc/trainserver/secrets/cloudflared-token",
+                           "File holding the tunnel's token (from the Cloudflare dashboard)."),
+        metrics_address=_key("string", "127.0.0.1:20241",
+                             "HOST:PORT of cloudflared's metrics server, whose /ready says "
+                             "whether the tunnel has a connection to Cloudflare (published "
+                             "on the loopback only).",
+                             pattern="^[^\\s:]+:[0-9]{1,5}$"),
+        timeout=_duration("5s", "How long the check waits for /ready."),
+    ),
+    "ups": _table(
+        "The UPS, read through NUT (upsc) by ts-ups check; the manual's monthly battery "
+        "check.",
+        name=_key("string", "",
+                  "NUT's name of the UPS, as upsc takes it (\"ups@localhost\"). Empty: no UPS "
+                  "(ts-ups check says \"not configured\" once, at ok; ts-doctor skips it)."),
+        charge_warning_percent=_count(50, "Battery charge below this is a warning."),
+        charge_critical_percent=_count(20, "Battery charge below this is critical."),
+        runtime_warning=_duration("10min", "Runtime left below this is a warning."),
+        runtime_critical=_duration("5min", "Runtime left below this is critical."),
+        self_test_max_age=_duration("35d",
+                                    "The last battery self-test older than this is a warning "
+                                    "(the manual tests the battery monthly)."),
+        timeout=_duration("10s", "How long upsc may take."),
+        check_max_age=_duration("1h", "ts-alert overdue warns when ts-ups check (every 15 "
+                                "minutes) has not run for longer than this (\"0\": never)."),
+    ),
+    "doctor": _table(
+        "ts-doctor, the system test of a live server, and the monthly maintenance digest.",
+        probe_timeout=_duration("10s", "Each probe is given up after this; probes run in "
+                                "parallel."),
+        internet_address=_key("string", "deb.debian.org:443",
+                              "HOST:PORT reached over TCP to prove the internet is reachable. "
+                              "Empty: not probed (SKIP)."),
+        backup_max_age=_duration("26h", "The last successful restic backup must be younger."),
+        snapshot_max_age=_duration("2h", "The newest BTRFS snapshot must be younger."),
+        failover_max_age=_duration("92d",
+                                   "The manual's quarterly failover test: the digest reminds "
+                                   "when the last one recorded (ts-doctor failover-done) is "
+                                   "older."),
+        image_max_age=_duration("92d",
+                                "The manual's quarterly image update: the digest names the "
+                                "stack's images older than this."),
+    ),
 }
 
 SCHEMA = {

@@ -10,6 +10,7 @@ import os
 import secrets as secrets_module
 
 from trainserver.core import units
+from trainserver.core.errors import ActionError
 from trainserver.services import compose, facts, workspaces
 
 STACK_DIR = "/usr/share/trainserver/docker"
@@ -20,6 +21,15 @@ REQUIRED = (("services", "domain"), ("services", "lan_address"))
 GRAFANA_PASSWORD = "grafana-admin-password"
 TRAEFIK_USERS = "traefik-users"
 GRAFANA_UID = 472  # the grafana user of the grafana/grafana image
+# The Cloudflare tunnel ([tunnel], compose profile "tunnel"): the env file holding its token, made
+# from [tunnel] token_file, and the port cloudflared's metrics server listens on inside its
+# container (docker/compose.yaml's --metrics).
+TUNNEL_SERVICE = "cloudflared"
+TUNNEL_PROFILE = "tunnel"
+TUNNEL_ENV = "cloudflared.env"
+TUNNEL_METRICS_PORT = 20241
+TUNNEL_HEADER = ("# cloudflared ([tunnel] enabled): its token's env file and its metrics port, on "
+                 "127.0.0.1 only.\n")
 
 
 class Stack:
@@ -84,8 +94,52 @@ class Stack:
             "secrets_dir": secrets_dir or self.config["paths"]["secrets_dir"],
             "env_files": [self.caches_env] if os.path.exists(self.caches_env) else [],
         }
-        return {self.overlay: (compose.render(workspace_list, settings), 0o644),
-                self.env_file: (compose.stack_env(self.env_values()), 0o644)}
+        stack_env = (compose.stack_env(self.env_values()), 0o644)
+        if not self.tunnel_enabled:
+            return {self.overlay: (compose.render(workspace_list, settings), 0o644),
+                    self.env_file: stack_env}
+        import yaml
+
+        env_path = os.path.join(settings["secrets_dir"], TUNNEL_ENV)
+        document = compose.document(workspace_list, settings)
+        document["services"][TUNNEL_SERVICE] = self.tunnel_service(env_path)
+        overlay = compose.HEADER + TUNNEL_HEADER + yaml.safe_dump(
+            document, sort_keys=False, default_flow_style=False)
+        return {self.overlay: (overlay, 0o644), self.env_file: stack_env,
+                env_path: (self.tunnel_env(), 0o600)}
+
+    @property
+    def tunnel_enabled(self):
+        return bool(self.config["tunnel"]["enabled"])
+
+    def tunnel_service(self, env_path):
+        """What the generated file adds to compose.yaml's cloudflared: its token and its
+        published metrics port. Here rather than in compose.yaml because Compose 1.29 reads the
+        env_file of every service, in an enabled profile or not, and refuses a missing one."""
+        from trainserver.tunnel import ready
+
+        address = self.config["tunnel"]["metrics_address"]
+        try:
+            host, port = ready.parse_address(address)
+        except ready.AddressError as exc:
+            raise ActionError(str(exc)) from None
+        if host != "127.0.0.1":
+            raise ActionError(f"[tunnel] metrics_address must be 127.0.0.1:PORT (got {address}): "
+                              f"Docker publishes it past UFW, and cloudflared's metrics server "
+                              f"also serves its configuration and debug pages")
+        return {"env_file": [env_path],
+                "ports": [f"127.0.0.1:{port}:{TUNNEL_METRICS_PORT}"]}
+
+    def tunnel_env(self):
+        """The env file's text, from [tunnel] token_file (refused when others can read it)."""
+        from trainserver.core import secrets
+        from trainserver.tunnel import token
+
+        path = self.config["tunnel"]["token_file"]
+        try:
+            return token.env_text(secrets.read(path))
+        except token.TokenError as exc:
+            raise ActionError(f"{path}: {exc}") from None
 
     def missing_secrets(self, workspace_list):
         secrets_dir = self.config["paths"]["secrets_dir"]
@@ -127,7 +181,8 @@ class Stack:
         return argv
 
     def profiles(self):
-        return ["gpu"] if self.nvidia_runtime else []
+        return ((["gpu"] if self.nvidia_runtime else [])
+                + ([TUNNEL_PROFILE] if self.tunnel_enabled else []))
 
 
 def limits_text(workspace):

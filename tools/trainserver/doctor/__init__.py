@@ -1,0 +1,1 @@
+"""ts-doctor: the system test of a live server (the manual's 11-run-tests.sh)."""

@@ -1,0 +1,1 @@
+"""One module per area of the system test; each has probes(config) -> [Probe]."""
