@@ -77,11 +77,14 @@ def document(workspace_list, settings):
     return {"services": {w.container: service(w, settings) for w in workspace_list}}
 
 
-def render(workspace_list, settings):
+def render(workspace_list, settings, extra_services=None, note=""):
+    """The generated file's text; `extra_services` ({name: settings}) are merged into
+    compose.yaml's services of those names (the tunnel's token and port), `note` says why."""
     import yaml
 
-    return HEADER + yaml.safe_dump(document(workspace_list, settings), sort_keys=False,
-                                   default_flow_style=False)
+    doc = document(workspace_list, settings)
+    doc["services"].update(extra_services or {})
+    return HEADER + note + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
 
 
 def stack_env(values):

@@ -98,13 +98,9 @@ class Stack:
         if not self.tunnel_enabled:
             return {self.overlay: (compose.render(workspace_list, settings), 0o644),
                     self.env_file: stack_env}
-        import yaml
-
         env_path = os.path.join(settings["secrets_dir"], TUNNEL_ENV)
-        document = compose.document(workspace_list, settings)
-        document["services"][TUNNEL_SERVICE] = self.tunnel_service(env_path)
-        overlay = compose.HEADER + TUNNEL_HEADER + yaml.safe_dump(
-            document, sort_keys=False, default_flow_style=False)
+        overlay = compose.render(workspace_list, settings,
+                                 {TUNNEL_SERVICE: self.tunnel_service(env_path)}, TUNNEL_HEADER)
         return {self.overlay: (overlay, 0o644), self.env_file: stack_env,
                 env_path: (self.tunnel_env(), 0o600)}
 

@@ -26,8 +26,7 @@ import re
 from dataclasses import dataclass
 
 from trainserver.core.findings import Finding, Severity, rank
-
-TOOL = "ups"
+from trainserver.ups import TOOL
 
 
 @dataclass(frozen=True)
@@ -126,47 +125,35 @@ def connection_lost(name, nut_words, meaning):
     return _finding("connection", name, Severity.CRITICAL, summary, value=words)
 
 
-def _charge(name, variables, limits):
-    text = variables.get("battery.charge")
+def _below(check, name, variables, key, label, warning, critical, show):
+    """(finding, value) for a variable that is bad when low: `show` formats a value."""
+    text = variables.get(key)
     if text is None:
-        return _finding("charge", name, Severity.OK,
-                        "battery charge not reported by the UPS (no battery.charge)"), None
-    charge = _number(text)
-    if charge is None:
-        return _finding("charge", name, Severity.UNKNOWN,
-                        f"battery charge cannot be read: battery.charge is {text!r}"), None
-    bounds = (f"warning below {limits.charge_warning}%, "
-              f"critical below {limits.charge_critical}%")
-    if charge < limits.charge_critical:
-        severity, threshold = Severity.CRITICAL, limits.charge_critical
-    elif charge < limits.charge_warning:
-        severity, threshold = Severity.WARNING, limits.charge_warning
+        return _finding(check, name, Severity.OK,
+                        f"{label} not reported by the UPS (no {key})"), None
+    value = _number(text)
+    if value is None:
+        return _finding(check, name, Severity.UNKNOWN,
+                        f"{label} cannot be read: {key} is {text!r}"), None
+    bounds = f"warning below {show(warning)}, critical below {show(critical)}"
+    if value < critical:
+        severity, threshold = Severity.CRITICAL, critical
+    elif value < warning:
+        severity, threshold = Severity.WARNING, warning
     else:
-        severity, threshold = Severity.OK, limits.charge_warning
-    return _finding("charge", name, severity, f"battery charge {charge}% ({bounds})", charge,
-                    threshold), charge
+        severity, threshold = Severity.OK, warning
+    return _finding(check, name, severity, f"{label} {show(value)} ({bounds})", value,
+                    threshold), value
+
+
+def _charge(name, variables, limits):
+    return _below("charge", name, variables, "battery.charge", "battery charge",
+                  limits.charge_warning, limits.charge_critical, lambda value: f"{value}%")
 
 
 def _runtime(name, variables, limits):
-    text = variables.get("battery.runtime")
-    if text is None:
-        return _finding("runtime", name, Severity.OK,
-                        "runtime left not reported by the UPS (no battery.runtime)"), None
-    runtime = _number(text)
-    if runtime is None:
-        return _finding("runtime", name, Severity.UNKNOWN,
-                        f"runtime left cannot be read: battery.runtime is {text!r}"), None
-    bounds = (f"warning below {duration_text(limits.runtime_warning)}, "
-              f"critical below {duration_text(limits.runtime_critical)}")
-    if runtime < limits.runtime_critical:
-        severity, threshold = Severity.CRITICAL, limits.runtime_critical
-    elif runtime < limits.runtime_warning:
-        severity, threshold = Severity.WARNING, limits.runtime_warning
-    else:
-        severity, threshold = Severity.OK, limits.runtime_warning
-    return _finding("runtime", name, severity,
-                    f"runtime left {duration_text(runtime)} ({bounds})", runtime,
-                    threshold), runtime
+    return _below("runtime", name, variables, "battery.runtime", "runtime left",
+                  limits.runtime_warning, limits.runtime_critical, duration_text)
 
 
 # ups.status flags (NUT's docs/new-drivers.txt) other than OL, OB, LB and RB, which have rules

@@ -12,17 +12,23 @@ AREA = "users"
 HTTPS_PORT = 443
 
 
+def _read_until(connection, end, limit):
+    """What the peer sent until `end` (or `limit` bytes, or the connection closed)."""
+    data = b""
+    while end not in data and len(data) < limit:
+        chunk = connection.recv(limit)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def ssh_banner(host, port, timeout):
     """(ok, reason): an SSH server sends its "SSH-2.0-..." version line first (RFC 4253)."""
     try:
         with socket.create_connection((host, port), timeout=timeout) as connection:
             connection.settimeout(timeout)
-            data = b""
-            while b"\n" not in data and len(data) < 255:
-                chunk = connection.recv(255)
-                if not chunk:
-                    break
-                data += chunk
+            data = _read_until(connection, b"\n", 255)
     except socket.timeout:
         return False, f"no banner within {timeout:.1f} s"
     except OSError as exc:
@@ -48,12 +54,7 @@ def https_status(address, hostname, timeout, port=HTTPS_PORT):
                 connection.settimeout(timeout)
                 connection.sendall(f"GET / HTTP/1.1\r\nHost: {hostname}\r\nUser-Agent: "
                                    f"ts-doctor\r\nConnection: close\r\n\r\n".encode("ascii"))
-                head = b""
-                while b"\r\n" not in head and len(head) < 4096:
-                    chunk = connection.recv(4096)
-                    if not chunk:
-                        break
-                    head += chunk
+                head = _read_until(connection, b"\r\n", 4096)
     except socket.timeout:
         return None, f"no answer within {timeout:.1f} s"
     except (OSError, ssl.SSLError) as exc:
