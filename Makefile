@@ -20,17 +20,25 @@ TEST_PACKAGES := python3-pyudev python3-requests tzdata \
 	acl openssh-server openssh-client python3-seccomp fuse3 docker-compose python3-yaml iproute2 prometheus \
 	ufw fail2ban nut-server nut-client
 
-.PHONY: all deps test unit integration deb lint install autopkgtest vm-test check demo bench clean
+.PHONY: all deps test unit integration deb lint install autopkgtest vm-test vm-programs check demo bench clean
 
 all: deb
 
+# apt's and dpkg's output (some 450 lines on a fresh machine) goes to DEPS_LOG, one run's worth;
+# tests/logged shows one line a phase, and the failing command's last lines if one fails. Not in
+# the tree: `make deb` empties dist/, and the package build's clean removes build/.
+DEPS_LOG ?= /var/log/trainserver-tests/deps.log
 deps:
-	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		build-essential $(TEST_PACKAGES)
-	DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -q ./
-	# Debian 13's restic beside the system's, for the backup tests of newer restic behaviour.
-	$(PYTHON) tests/integration/restic_releases.py
+	@mkdir -p $(dir $(DEPS_LOG)) && : > $(DEPS_LOG)
+	@tests/logged $(DEPS_LOG) "deps: updating the package lists" apt-get update -q
+	@DEBIAN_FRONTEND=noninteractive tests/logged $(DEPS_LOG) \
+		"deps: installing the build and test packages" \
+		apt-get install -y -q --no-install-recommends build-essential $(TEST_PACKAGES)
+	@DEBIAN_FRONTEND=noninteractive tests/logged $(DEPS_LOG) \
+		"deps: installing the Build-Depends" apt-get build-dep -y -q ./
+	@# Debian 13's restic beside the system's, for the backup tests of newer restic behaviour.
+	@tests/logged $(DEPS_LOG) "deps: fetching Debian 13's restic for the backup tests" \
+		$(PYTHON) tests/integration/restic_releases.py
 
 unit:
 	$(PYTHON) -m pytest -q tests/unit
@@ -72,9 +80,14 @@ check: deps lint integration install autopkgtest vm-test
 demo: deps deb
 	$(PYTHON) tests/vm/run --demo --deb $(DEB)
 
+# Names in one line what the VM harness needs and this machine lacks (qemu, mmdebstrap, ...),
+# before the package is built.
+vm-programs:
+	@$(PYTHON) tests/vm/run --check-programs
+
 # Every whole-machine autopkgtest (isolation-machine) in a fresh qemu guest each, plus the
 # harness's own robustness tests (timeout, interrupt).
-vm-test: deb
+vm-test: vm-programs deb
 	TRAINSERVER_DEB=$(DEB) $(PYTHON) -m pytest -q -m vm tests/vm
 
 bench:

@@ -334,14 +334,34 @@ def test_a_run_waits_for_another_that_finishes_in_time(run_tool, storage):
     assert on_disk(root, "homes/alice")
 
 
-def test_storage_that_is_not_btrfs_is_unknown(run_tool, tmp_path):
+def _plain_directory_config(tmp_path, fstab_text):
+    (tmp_path / "fstab").write_text(fstab_text)
     config = tmp_path / "trainserver.toml"
     config.write_text(f'[paths]\nstorage = "{tmp_path}"\nstate_dir = "{tmp_path}/s"\n'
-                      f'lock_dir = "{tmp_path}/s"\nmetrics_dir = "{tmp_path}/s/m"\n')
-    result = run_tool("ts-snapshot", "run", "--json", env={"TRAINSERVER_CONFIG": str(config)})
+                      f'lock_dir = "{tmp_path}/s"\nmetrics_dir = "{tmp_path}/s/m"\n'
+                      f'[storage]\nfstab = "{tmp_path}/fstab"\n')
+    return {"TRAINSERVER_CONFIG": str(config)}
+
+
+def test_configured_storage_that_is_not_btrfs_is_unknown(run_tool, tmp_path):
+    env = _plain_directory_config(tmp_path, f"UUID=495223b3 {tmp_path} btrfs noatime 0 0\n")
+    result = run_tool("ts-snapshot", "run", "--json", env=env)
     assert result.returncode == 3
     [finding] = findings(result)
     assert finding.severity.label == "unknown" and "not a mounted BTRFS" in finding.summary
+
+
+def test_a_machine_without_the_storage_gets_one_ok_finding_and_nothing_done(run_tool,
+                                                                            tmp_path):
+    env = _plain_directory_config(tmp_path, "UUID=2f1c / ext4 defaults 0 1\n")
+    result = run_tool("ts-snapshot", "run", "--json", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [finding] = findings(result)
+    assert (finding.check, finding.severity.label) == ("storage", "ok")
+    assert finding.summary.startswith("not configured: [storage] names no devices")
+    assert not os.path.exists(tmp_path / "snapshots")
+    listed = run_tool("ts-snapshot", "list", env=env)
+    assert listed.returncode == 0 and "not configured" in listed.stderr
 
 
 def test_run_creates_then_prunes_and_writes_metrics(run_tool, storage, tmp_path):

@@ -212,3 +212,94 @@ def test_discover_sees_every_member_of_the_mounted_raid10_as_in_use(run_tool, ra
         assert disk["role"] == "skip"
     text = storage(run_tool, raid10, "discover").stdout
     assert f"{raid10['devices'][3]}: signature btrfs, mounted on {raid10['mount']}" in text
+
+
+def unconfigured(tmp_path, fstab_text="", storage_table=""):
+    """A config whose storage is an empty directory, with its own fstab (and [storage] text)."""
+    (tmp_path / "storage").mkdir(exist_ok=True)
+    (tmp_path / "fstab").write_text(fstab_text)
+    state = tmp_path / "state"
+    config = tmp_path / "trainserver.toml"
+    config.write_text(f'[paths]\nstorage = "{tmp_path}/storage"\nstate_dir = "{state}"\n'
+                      f'lock_dir = "{state}"\nmetrics_dir = "{state}/metrics"\n'
+                      f'[storage]\nfstab = "{tmp_path}/fstab"\n{storage_table}')
+    return {"config": str(config), "mount": str(tmp_path / "storage")}
+
+
+def test_a_machine_without_the_storage_gets_one_ok_finding_about_it(run_tool, tmp_path):
+    from trainserver.core.findings import exit_status
+
+    fs = unconfigured(tmp_path, "UUID=2f1c / ext4 defaults 0 1\n")
+    result = storage(run_tool, fs, "check", "--json")
+    found = findings(result)
+    mine = [f for (_, subject), f in found.items() if subject == fs["mount"]]
+    assert [(f.check, f.severity.label) for f in mine] == [("mount", "ok")], result.stdout
+    assert mine[0].summary.startswith("not configured: [storage] names no devices")
+    # Everything else is how full the machine's filesystems are (ok where nobody filled one).
+    assert {c for c, _ in found} == {"mount", "space"}
+    assert result.returncode == exit_status(found.values()), result.stderr
+    others = [f for (c, _), f in found.items() if c == "space" and f.severity.label != "ok"]
+    if not others:
+        assert result.returncode == 0
+    scrubbed = storage(run_tool, fs, "scrub", "--json")
+    assert scrubbed.returncode == 0 and len(findings(scrubbed)) == 1, scrubbed.stdout
+
+
+def test_configured_by_its_devices_but_not_there_is_critical(run_tool, tmp_path):
+    fs = unconfigured(tmp_path, storage_table='backing_devices = ["/dev/disk/by-id/ata-X_1"]\n')
+    result = storage(run_tool, fs, "check", "--json")
+    mount = findings(result)[("mount", fs["mount"])]
+    assert mount.severity.label == "critical" and "configured but not" in mount.summary
+    assert result.returncode == 2
+
+
+def test_configured_by_a_non_uuid_fstab_entry_but_not_mounted_is_critical(run_tool, tmp_path):
+    fs = unconfigured(tmp_path, f"LABEL=trainserver {tmp_path}/storage btrfs noatime 0 0\n")
+    result = storage(run_tool, fs, "check", "--json")
+    assert findings(result)[("mount", fs["mount"])].severity.label == "critical"
+    assert result.returncode == 2
+
+
+@pytest.fixture
+def small_ext4(tmp_path):
+    """A 64 MiB ext4 loop filesystem mounted at tmp_path/scratch; unmounted and detached after."""
+    image, point, device = tmp_path / "scratch.img", tmp_path / "scratch", None
+    point.mkdir()
+    try:
+        subprocess.run(["truncate", "-s", "64M", str(image)], check=True)
+        device = subprocess.run(["losetup", "--find", "--show", str(image)], check=True,
+                                capture_output=True, text=True).stdout.strip()
+        subprocess.run(["mkfs.ext4", "-q", "-F", device], check=True)
+        subprocess.run(["mount", device, str(point)], check=True)
+        yield str(point)
+    finally:
+        if os.path.ismount(point):
+            if subprocess.run(["umount", str(point)]).returncode:
+                subprocess.run(["umount", "--lazy", str(point)])
+        if device:
+            subprocess.run(["losetup", "--detach", device], capture_output=True)
+
+
+def test_every_local_filesystem_is_watched_with_the_storage_thresholds(run_tool, tmp_path,
+                                                                        small_ext4):
+    fs = unconfigured(tmp_path)
+    before = findings(storage(run_tool, fs, "check", "--json"))
+    assert before[("space", small_ext4)].severity.label == "ok"
+    root = before[("space", "/")]  # the real root filesystem is among them
+    assert root.threshold == 90 and root.summary.endswith(")")
+    numbers = os.statvfs(small_ext4)
+    # fill to 93% of what df counts: used / (used + available)
+    used = (numbers.f_blocks - numbers.f_bfree) * numbers.f_frsize
+    total = used + numbers.f_bavail * numbers.f_frsize
+    subprocess.run(["fallocate", "-l", str(int(total * 0.93) - used),
+                    os.path.join(small_ext4, "big")], check=True)
+    result = storage(run_tool, fs, "check", "--json")
+    space = findings(result)[("space", small_ext4)]
+    assert space.severity.label == "warning", space.summary
+    assert 90 < space.value <= 98 and "ext4 on /dev/loop" in space.summary
+    assert result.returncode in (1, 2)  # 2 only when another filesystem is past critical
+    # the storage's own thresholds: 95% warns no more
+    with open(fs["config"], "a") as handle:
+        handle.write("full_warning_percent = 95\n")
+    again = findings(storage(run_tool, fs, "check", "--json"))
+    assert again[("space", small_ext4)].severity.label == "ok"

@@ -12,6 +12,7 @@ timeout, and is killed in a `finally` on any error or interrupt: no qemu survive
 import ctypes
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -27,6 +28,36 @@ NVME_SIZE = "16G"
 HDD_SIZE = "8G"
 HDD_COUNT = 4  # the pc machine's two IDE buses, two units each
 MEMORY = "2048"
+
+# The programs the harness runs on the host (here and in image.py), and the Debian package of
+# each: `make deps` installs them.
+PROGRAMS = {
+    "qemu-system-x86_64": "qemu-system-x86",
+    "qemu-img": "qemu-utils",
+    "mmdebstrap": "mmdebstrap",
+    "mkfs.ext4": "e2fsprogs",
+    "debugfs": "e2fsprogs",
+    "dpkg-deb": "dpkg",
+}
+
+
+class MissingPrograms(Exception):
+    """Programs the harness runs are not installed; the message names them in one line."""
+
+
+def missing_programs(path=None):
+    """The PROGRAMS not found on `path` (default: $PATH, where subprocess looks too)."""
+    return [name for name in PROGRAMS if shutil.which(name, path=path) is None]
+
+
+def require_programs(path=None):
+    """Raise MissingPrograms before anything starts, rather than a FileNotFoundError from
+    deep inside a run, minutes into it (an image build, a boot)."""
+    missing = missing_programs(path)
+    if missing:
+        packages = " ".join(sorted({PROGRAMS[name] for name in missing}))
+        raise MissingPrograms(f"the VM harness needs {', '.join(missing)}, not found on PATH: "
+                              f"run `make deps` (or apt-get install {packages})")
 
 
 @dataclass
@@ -123,6 +154,32 @@ class Outcome:
             lines.append(f"-- last {len(tail)} lines of the guest console ({console}):")
             lines += [f"   {line}" for line in tail]
         return "\n".join(lines)
+
+
+def wait_for_line(stream, text, timeout):
+    """(the first line of the pipe `stream` that holds `text`, the lines before it); the line is
+    None when the stream ended or `timeout` seconds passed first. The deadline holds whether
+    lines keep coming or none ever comes: it reads the file descriptor through select, never
+    with a read that could block. Output that came in the same read after the matching line is
+    consumed too: afterwards the stream is only fit for draining."""
+    deadline = time.monotonic() + timeout
+    fd = stream.fileno()
+    pending, seen = b"", []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None, seen
+        data = os.read(fd, 65536)
+        if not data:
+            if pending:
+                seen.append(pending.decode(errors="replace"))
+            return None, seen
+        *lines, pending = (pending + data).split(b"\n")
+        for raw in lines:
+            line = raw.decode(errors="replace")
+            if text in line:
+                return line, seen
+            seen.append(line)
 
 
 def _die_with_parent():

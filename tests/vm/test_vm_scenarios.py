@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -55,21 +54,32 @@ def test_a_hung_guest_is_killed_at_the_timeout_and_its_log_shown(deb, guest, tmp
     assert os.listdir(work) == [], "the run's images were not removed"
 
 
-def test_an_interrupted_run_leaves_no_qemu_and_no_images(deb, tmp_path):
+def test_an_interrupted_run_leaves_no_qemu_and_no_images(deb, guest, tmp_path):
+    # `guest`: the image is built before the clock starts. Without PYTHONUNBUFFERED, as in a
+    # fresh shell, so that the run's own flushing is what brings "guest up" through the pipe.
     work = tmp_path / "work"
     work.mkdir()
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
     process = subprocess.Popen(
         [sys.executable, os.path.join(harness.HERE, "run"), "--deb", deb, "--output",
          str(tmp_path / "logs"), "install-lifecycle"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "TMPDIR": str(work)})
-    deadline = time.monotonic() + 120
-    for line in process.stdout:
-        if "guest up" in line or time.monotonic() > deadline:
-            break
-    assert qemu_processes(str(work)), "qemu is not running: nothing to interrupt"
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=60)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**env, "TMPDIR": str(work)})
+    try:
+        line, seen = harness.wait_for_line(process.stdout, "guest up", timeout=120)
+        state = "still running" if process.poll() is None else f"exit {process.returncode}"
+        assert line is not None, (f"tests/vm/run did not report 'guest up' within 120 s "
+                                  f"({state}); it printed:\n" + "\n".join(seen[-30:]))
+        assert qemu_processes(str(work)), "qemu is not running: nothing to interrupt"
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:  # the run unwinds on SIGTERM too: qemu killed, images removed
+            process.terminate()
+            try:
+                process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()  # qemu dies with it (PR_SET_PDEATHSIG)
+                process.communicate()
     assert process.returncode != 0
     assert not qemu_processes(str(work)), "qemu survived the interrupt"
     assert os.listdir(work) == [], "the run's images were not removed"

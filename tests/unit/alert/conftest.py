@@ -1,3 +1,4 @@
+import datetime as dt
 import json
 import os
 
@@ -47,11 +48,16 @@ def alert(run_tool, alert_env):
     """alert("send", input=..., now=...) runs the real ts-alert with the test config."""
 
     def run(*args, input=None, now=None):
-        extra = ["--now", str(now)] if now is not None else []
+        extra = ["--now", moment(now)] if now is not None else []
         argv = ["--config", alert_env["config"], *args[:1], *extra, *args[1:]]
         return run_tool("ts-alert", *argv, input=input)
 
     return run
+
+
+def moment(seconds):
+    """Unix seconds as --now takes them: an ISO 8601 time."""
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat()
 
 
 def state_of(alert_env):
@@ -59,4 +65,4 @@ def state_of(alert_env):
         return json.load(handle)
 
 
-__all__ = ["finding", "state_of", "os"]
+__all__ = ["finding", "moment", "state_of", "os"]

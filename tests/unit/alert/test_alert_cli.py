@@ -4,7 +4,7 @@ import json
 import signal
 import time
 
-from .conftest import finding, state_of
+from .conftest import finding, moment, state_of
 
 DAY = 86400
 T0 = 1_800_000_000
@@ -56,7 +56,7 @@ def test_failed_delivery_is_queued_and_sent_next_run(alert, alert_env, bot):
 def test_queue_survives_a_crash_during_delivery(start_tool, run_tool, alert_env, bot):
     """ts-alert killed with SIGKILL while Telegram is answering slowly: the message waits."""
     bot.always = ("slow", 30)
-    process = start_tool("ts-alert", "--config", alert_env["config"], "send", "--now", str(T0))
+    process = start_tool("ts-alert", "--config", alert_env["config"], "send", "--now", moment(T0))
     try:
         process.stdin.write(finding() + "\n")
         process.stdin.close()
@@ -74,7 +74,7 @@ def test_queue_survives_a_crash_during_delivery(start_tool, run_tool, alert_env,
         process.stderr.close()
     assert len(state_of(alert_env)["queue"]) == 1
     bot.always = None
-    assert run_tool("ts-alert", "--config", alert_env["config"], "send", "--now", str(T0 + 60),
+    assert run_tool("ts-alert", "--config", alert_env["config"], "send", "--now", moment(T0 + 60),
                     input="").returncode == 0
     assert len(bot.texts()) == 1 and "disk A" in bot.texts()[0]
 

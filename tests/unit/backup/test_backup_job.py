@@ -59,7 +59,7 @@ class Restic:
         def fake(argv, settings, changes, timeout=None, feature_flags=""):
             words = argv[len(job.base(settings, (0, 14, 0))):]
             self.calls.append(words)
-            if changes and commands.settings.dry_run:
+            if changes and commands.dry_run():
                 return commands.Result(argv, 0, "", "", dry_run=True)
             code, out, err = self.answers.get(words[0], (0, "", ""))
             return commands.Result(argv, code, out, err)

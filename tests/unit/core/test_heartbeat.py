@@ -166,7 +166,7 @@ def test_gives_up_after_attempts_with_a_masked_warning(server, caplog):
     assert Heartbeat(server.url, attempts=3).start() is False
     assert len(server.requests) == 3
     [record] = caplog.records
-    assert record.levelno == logging.WARNING and record.name == "trainserver"
+    assert record.levelno == logging.WARNING and record.name == "trainserver.core.heartbeat"
     message = record.getMessage()
     assert "start ping" in message and "HTTP 500" in message and "3 attempt" in message
     assert CHECK not in caplog.text

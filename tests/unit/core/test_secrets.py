@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from trainserver.core import secrets
+from trainserver.core import masking, secrets
 from trainserver.core.secrets import SecretError, check_file, describe, read
 
 
@@ -115,6 +115,6 @@ def test_short_values_are_not_registered():
 
 def test_mask_without_secrets_is_identity(monkeypatch):
     # Secrets registered by other tests' tools stay registered for the process.
-    monkeypatch.setattr(secrets, "_REGISTERED", set())
+    monkeypatch.setattr(masking, "_REGISTERED", set())
     text = "nothing secret here"
     assert secrets.mask(text) == text

@@ -21,8 +21,8 @@ def test_storage_not_configured_skips_every_item(make_ctx):
     for probe in storage.probes(ctx.config)[:2]:
         result = probe.function(ctx)
         assert result.status == SKIP
-        assert result.reason.startswith("storage not configured: [storage] backing_devices is "
-                                        "empty and ")
+        assert result.reason.startswith("storage not configured: [storage] names no devices "
+                                        "and ")
 
 
 def fake_bcache(sysfs, name, backing, mode):

@@ -156,6 +156,16 @@ def test_missing_gpu_is_critical_until_forgotten(gpu_temp):
     assert gpu_temp.check(smi="gpu-missing")[0] == 0
 
 
+def test_forget_dry_run_keeps_the_gpu(gpu_temp):
+    gpu_temp.check(smi="two-gpus-one-hot")
+    before = gpu_temp.state.read_bytes()
+    would = gpu_temp.run("forget", "--dry-run", A6000_1)
+    assert would.returncode == 0 and would.stdout == f"would forget {A6000_1}\n"
+    assert gpu_temp.state.read_bytes() == before
+    assert gpu_temp.check(smi="gpu-missing")[0] == 2, "still remembered, so still missing"
+    assert gpu_temp.run("forget", "-n", "GPU-not-a-real-one").returncode == 3
+
+
 def test_driver_not_loaded_through_nvidia_smi(gpu_temp):
     status, findings, stderr = gpu_temp.check(smi="driver-missing")
     assert status == 3 and len(findings) == 1

@@ -2,9 +2,16 @@
 
 systemd-journal-remote (Debian package systemd-journal-remote) writes the journal file from
 journal export format, so that journalctl reads it exactly as it reads journald's files.
+
+Each file is written once and never appended to: opening an existing journal file for writing
+compares the file's machine id with /etc/machine-id (journal_file_verify_header), and where that
+file is empty, as in a build chroot, systemd 252 fails with ENOMEDIUM ("No medium found"). A new
+file takes the null machine id without complaint. A later batch goes into a second file, as
+journald's own rotation does, and journalctl reads both.
 """
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -55,7 +62,8 @@ def _written_to_kmsg(boot_id, realtime):
 
 
 def _write_journal(path, entries):
-    """Write (or append to) the journal file `path` from export-format entries."""
+    """Write the new journal file `path` from export-format entries."""
+    assert not os.path.exists(path), f"{path}: appending needs a machine id (see the top)"
     export = f"{path}.export"
     with open(export, "w", encoding="utf-8") as handle:
         # Each entry ends with an empty line: journal-remote drops one that does not.
@@ -141,8 +149,10 @@ def test_a_kill_split_across_two_reads_is_one_kill(tmp_path):
     assert batch.position["cursor"] == batch.records[-1].position
     assert batch.records[-1].message == records[split - 1].message
 
-    _write_journal(path, _export(records[split + 1:], boot, base))
-    batch, cut = check.whole_kills(journal.read(batch.position, ["--file", path]), now + 1800)
+    rotated = str(tmp_path / "kernel-2.journal")
+    _write_journal(rotated, _export(records[split + 1:], boot, base))
+    both = ["--file", path, "--file", rotated]
+    batch, cut = check.whole_kills(journal.read(batch.position, both), now + 1800)
     assert not cut
     (kill,) = kernel_log.find_kills(batch.records)
     assert (kill.pid, kill.memcg, kill.rss_kb) == (22643, f"/docker/{ID}", 64512 + 1164)

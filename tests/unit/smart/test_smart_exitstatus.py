@@ -92,9 +92,10 @@ def test_bit_2_with_data_is_ok_names_the_failed_commands_and_the_data_is_checked
     findings = {f.check: f for f in thresholds.evaluate(parse.parse(document, "/dev/sdb"), {}, 60)}
     assert findings["smartctl"].severity == Severity.OK
     assert findings["smartctl"].value == 4
-    assert findings["smartctl"].summary.endswith(
-        "; some SMART commands failed: Read SMART Thresholds failed: scsi error aborted command; "
-        "Device does not support Self Test logging")
+    assert findings["smartctl"].summary == (
+        "/dev/sdb: smartctl read the disk, except what this disk most likely does not support: "
+        "Read SMART Thresholds failed: scsi error aborted command; "
+        "Device does not support Self Test logging (exit status 4: bit 2 (some command failed))")
     assert findings["health"].severity == Severity.OK
     assert findings["reallocated"].severity == Severity.OK
     # A healthy disk whose optional logs cannot be read exits 0 every night, not 3.
@@ -105,7 +106,22 @@ def test_bit_2_with_a_failing_disk_is_still_critical():
     document = fixture_json("sata-hdd-healthy_wdc-wd140edfz.json")
     document["smartctl"]["exit_status"] = 4 | 8
     document["smartctl"]["messages"] = OPTIONAL_LOGS_FAILED
-    assert thresholds.smartctl_finding(parse.parse(document, "/dev/sdb")).severity == Severity.CRITICAL
+    finding = thresholds.smartctl_finding(parse.parse(document, "/dev/sdb"))
+    assert finding.severity == Severity.CRITICAL
+    assert "most likely does not support" not in finding.summary  # no reassurance when failing
+    assert "some SMART commands failed: Read SMART Thresholds failed" in finding.summary
+
+
+def test_bit_2_without_a_message_and_with_other_bits_says_so():
+    document = fixture_json("sata-hdd-healthy_wdc-wd140edfz.json")
+    document["smartctl"]["exit_status"] = 4 | 64
+    document["smartctl"]["messages"] = []
+    finding = thresholds.smartctl_finding(parse.parse(document, "/dev/sdb"))
+    assert finding.severity == Severity.OK
+    assert finding.summary == (
+        "/dev/sdb: smartctl read the disk, except something it did not name, most likely not "
+        "supported by this disk (exit status 68: bit 2 (some command failed), bit 6 (the device "
+        "error log contains records of errors))")
 
 
 def test_bit_2_when_nothing_was_read_is_unknown():

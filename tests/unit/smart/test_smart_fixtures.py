@@ -10,6 +10,7 @@ import os
 import pytest
 from smartfixtures import FIXTURES, fixture_text
 
+from trainserver.core.findings import Severity
 from trainserver.smart import assess
 
 HITACHI = "sata-hdd-FAILED_hitachi_realloc1975-pending8-selftest-errors.json"
@@ -182,8 +183,12 @@ def test_failed_hitachi_names_every_exit_status_bit_and_the_failing_attribute():
 def test_emulated_ide_disk_names_the_command_that_failed():
     findings = {f.check: f for f in run_once(
         "qemu-ide-hdd-exit4-log-directory-failed_recorded-in-guest.json", "/dev/sda").findings}
-    assert findings["smartctl"].summary.endswith(
-        "some SMART commands failed: Read SMART Log Directory failed: scsi error aborted command")
+    # Rated ok, so it must not read as an error: what failed, and what that means.
+    assert findings["smartctl"].severity == Severity.OK
+    assert findings["smartctl"].summary == (
+        "/dev/sda: smartctl read the disk, except what this disk most likely does not support: "
+        "Read SMART Log Directory failed: scsi error aborted command "
+        "(exit status 4: bit 2 (some command failed))")
 
 
 def test_nvme_critical_warning_bit_is_named():

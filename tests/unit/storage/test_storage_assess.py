@@ -43,12 +43,23 @@ def test_a_healthy_filesystem_is_all_ok():
                                      "space", "data-allocation", "metadata-allocation", "quotas"}
 
 
-def test_not_mounted_is_critical_when_fstab_expects_it_else_unknown():
+def test_not_mounted_is_critical_when_configured_and_one_ok_finding_when_not():
     found, _ = run(healthy_facts(mount=None))
     assert found[("mount", POINT)].severity.label == "critical"
     assert len(found) == 1  # nothing else can be checked
+    # configured without a UUID= entry ([storage] names devices, or another fstab entry)
     found, _ = run(healthy_facts(mount=None, expected_uuid=None))
-    assert found[("mount", POINT)].severity.label == "unknown"
+    assert found[("mount", POINT)].severity.label == "critical"
+    assert "configured but not built or not mounted" in found[("mount", POINT)].summary
+    # a machine that does not use the storage: said once, at ok
+    reason = "not configured: [storage] names no devices and /etc/fstab has no entry for x"
+    found, _ = run(healthy_facts(mount=None, expected_uuid=None, unconfigured=reason))
+    [(key, finding)] = found.items()
+    assert key == ("mount", POINT) and finding.severity.label == "ok"
+    assert finding.summary.startswith(reason)
+    # whatever the config says, a UUID the fstab expects makes it a problem
+    found, _ = run(healthy_facts(mount=None, unconfigured=reason))
+    assert found[("mount", POINT)].severity.label == "critical"
 
 
 def test_another_filesystem_or_a_degraded_mount_is_critical():

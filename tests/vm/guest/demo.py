@@ -9,6 +9,7 @@ It grows as tools land. Exits non-zero when a step that must work fails.
 import glob
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ def section(title):
 
 def show(*argv, ok=(0,), quiet=False):
     """Run argv, print it and its output; stop the demo when its exit status is not in ok."""
-    print(f"$ {' '.join(argv)}", flush=True)
+    print(f"$ {shlex.join(argv)}", flush=True)  # as it can be pasted back
     result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if not quiet:
         sys.stdout.write(result.stdout)

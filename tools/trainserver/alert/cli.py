@@ -6,6 +6,7 @@ import time
 import click
 
 from trainserver.core import cli as core_cli
+from trainserver.alert import TOOL
 
 EXIT_QUEUED = 75  # EX_TEMPFAIL: not delivered now, kept for the next run
 
@@ -25,7 +26,7 @@ OWN_TABLES = ("paths", "alert")
 OUTBOX = "alert-outbox"
 
 
-@core_cli.tool_group("alert", exit_status={
+@core_cli.tool_group(TOOL, exit_status={
     0: "success: every message was delivered (or no chat is configured: journal only)",
     1: "pipe: the piped command's worst finding is a warning",
     2: "pipe: a critical finding (the piped command's, or pipe's own: the command failed, "
@@ -170,8 +171,8 @@ def _read_findings(lines):
     return found, len(errors)
 
 
-_now_option = click.option("--now", type=float, default=None, hidden=True,
-                           help="Pretend the time is this Unix time (for tests).")
+_now_option = core_cli.now_option("Act as if it were this time (for tests, and to see when "
+                                  "reminders fall due).")
 
 
 @cli.command()
@@ -379,8 +380,11 @@ def status(tool, as_json):
     return core_cli.EXIT_OK
 
 
-def _change_ack(tool, key_parts, change, now):
-    """Apply `change(open problems, key)` under the lock, queue its notice and deliver it."""
+def _change_ack(tool, key_parts, change, now, dry_run=False):
+    """Apply `change(open problems, key)` under the lock, queue its notice and deliver it.
+
+    A dry run checks that the problem is open (a usage error when not), then changes, queues
+    and sends nothing."""
     from trainserver.alert import decide, sink
 
     run = _Run(tool, now)
@@ -395,6 +399,8 @@ def _change_ack(tool, key_parts, change, now):
             listing = "".join(f"\n  {_ack_command(r)}" for r in known) or " (none is open)"
             raise click.UsageError(f"no open problem {' '.join(key_parts)!r}; the open "
                                    f"ones:{listing}") from None
+        if dry_run:
+            return core_cli.EXIT_OK
         if notice:
             sink.enqueue(doc, notice, run.now)
         return run.flush(doc)
@@ -409,8 +415,9 @@ def _change_ack(tool, key_parts, change, now):
               help="End the acknowledgement after this long (e.g. 30d); default: until the "
                    "problem gets worse or is resolved.")
 @_now_option
+@core_cli.dry_run_option
 @click.pass_obj
-def ack(tool, tool_name, check, subject, comment, duration, now):
+def ack(tool, tool_name, check, subject, comment, duration, now, dry_run):
     """Acknowledge an open problem: no reminders until it gets worse.
 
     TOOL, CHECK and SUBJECT are as `ts-alert status` shows them (it prints the command to
@@ -424,11 +431,13 @@ def ack(tool, tool_name, check, subject, comment, duration, now):
     def change(problems, key, run):
         problems, record = decide.acknowledge(problems, key, run.now, comment,
                                               run.now + duration if duration else None)
-        _log().info("acknowledged %s/%s %s", tool_name, check, subject)
+        if not dry_run:
+            _log().info("acknowledged %s/%s %s", tool_name, check, subject)
         return problems, message.acknowledgement(record, run.host)
 
-    status = _change_ack(tool, (tool_name, check, subject), change, now)
-    click.echo(f"acknowledged {tool_name}/{check} {subject}")
+    status = _change_ack(tool, (tool_name, check, subject), change, now, dry_run)
+    click.echo(f"{'would acknowledge' if dry_run else 'acknowledged'} {tool_name}/{check} "
+               f"{subject}")
     return status
 
 
@@ -437,8 +446,9 @@ def ack(tool, tool_name, check, subject, comment, duration, now):
 @click.argument("check")
 @click.argument("subject")
 @_now_option
+@core_cli.dry_run_option
 @click.pass_obj
-def unack(tool, tool_name, check, subject, now):
+def unack(tool, tool_name, check, subject, now, dry_run):
     """Remove an acknowledgement: the problem's reminders resume on their schedule."""
     from trainserver.alert import decide, message
 
@@ -446,20 +456,21 @@ def unack(tool, tool_name, check, subject, now):
         problems, record, had = decide.unacknowledge(problems, key)
         if not had:
             return problems, None
-        _log().info("acknowledgement removed: %s/%s %s", tool_name, check, subject)
+        if not dry_run:
+            _log().info("acknowledgement removed: %s/%s %s", tool_name, check, subject)
         return problems, message.acknowledgement(record, run.host, removed=True)
 
-    status = _change_ack(tool, (tool_name, check, subject), change, now)
-    click.echo(f"not acknowledged: {tool_name}/{check} {subject}")
+    status = _change_ack(tool, (tool_name, check, subject), change, now, dry_run)
+    click.echo(f"{'would not be acknowledged' if dry_run else 'not acknowledged'}: "
+               f"{tool_name}/{check} {subject}")
     return status
 
 
 @cli.command()
 @core_cli.reports(core_cli.CHECK)
-@click.option("--now", "now_text", metavar="TIME",
-              help="Judge the ages as of this ISO 8601 time (UTC unless it names an offset).")
+@core_cli.now_option("Judge the ages as of this time.")
 @click.pass_obj
-def overdue(tool, as_json, now_text):
+def overdue(tool, as_json, now):
     """Check that every scheduled job succeeded recently enough (hourly, from
     ts-alert-overdue.timer).
 
@@ -472,16 +483,10 @@ def overdue(tool, as_json, now_text):
     limit has passed. A limit of "0" turns a job's age check off. The scrub's age is judged
     by ts-storage check, from btrfs's own record.
     """
-    from trainserver.core import checks, clock, jobs
+    from trainserver.core import checks, jobs
 
     config = tool.config
-    if now_text:
-        try:
-            now = clock.parse_moment(now_text).timestamp()
-        except ValueError:
-            raise click.BadParameter(f"not an ISO 8601 time: {now_text!r}",
-                                     param_hint="--now") from None
-    else:
+    if now is None:
         now = time.time()
     state_dir = config["paths"]["state_dir"]
     limits = {job.name: config[job.limit[0]][job.limit[1]] for job in jobs.JOBS.values()}

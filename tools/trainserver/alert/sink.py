@@ -14,7 +14,7 @@ import re
 from trainserver.alert import decide, message
 from trainserver.alert.telegram import DeliveryError
 
-log = logging.getLogger("trainserver.alert")
+log = logging.getLogger(__name__)
 
 _LEVEL = {"critical": logging.ERROR, "warning": logging.WARNING, "unknown": logging.WARNING,
           "ok": logging.INFO}
@@ -28,7 +28,37 @@ def load(state_file):
     doc = state_file.load(None) or empty_state()
     doc.setdefault("open", {})
     doc.setdefault("queue", [])
+    doc["open"] = renamed_tools(doc["open"])
     return doc
+
+
+def renamed_tools(open_problems):
+    """Open problems kept under a tool's program name ("ts-backup", as ts-backup's findings
+    said before every tool was named by its short name) moved to the short name ("backup").
+
+    Without it such a problem would stay open forever: no finding names it again, so it is
+    never reminded of nor resolved, and the same problem reported under the new name would be
+    announced as new, its acknowledgement lost. When both keys are open, the one under the
+    short name is the current one and is kept. The state is saved under the new keys by the
+    next run that saves it."""
+    from trainserver.core.naming import tool_of
+
+    moved = {}
+    for key, record in open_problems.items():
+        short = tool_of(record.get("tool", ""))
+        if short == record.get("tool"):
+            continue
+        new_key = decide.key_from(short, record["check"], record["subject"])
+        if new_key not in open_problems:
+            moved[new_key] = dict(record, tool=short)
+        log.info("alert state: open problem %s/%s %s is now under %s", record["tool"],
+                 record["check"], record["subject"], short)
+        moved[key] = None
+    if not moved:
+        return open_problems
+    result = {key: record for key, record in open_problems.items() if key not in moved}
+    result.update((key, record) for key, record in moved.items() if record is not None)
+    return result
 
 
 def plain(text):

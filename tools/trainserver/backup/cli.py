@@ -6,6 +6,7 @@ import click
 
 from trainserver.core import cli as core_cli
 from trainserver.core.checks import CHECK_EXIT_STATUS
+from trainserver.backup import TOOL
 
 STATE_NAME = "backup"
 EXIT_STATUS = {
@@ -22,7 +23,7 @@ EXIT_STATUS = {
 }
 
 
-@core_cli.tool_group("backup", exit_status=EXIT_STATUS)
+@core_cli.tool_group(TOOL, exit_status=EXIT_STATUS)
 def cli():
     """Off-site backups of homes, docker-volumes and TensorBoard logs with restic, to the
     repository in [backup] (an rclone remote on Google Drive).

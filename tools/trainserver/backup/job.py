@@ -16,7 +16,7 @@ from trainserver.core import commands, secrets, uplink
 from trainserver.core.errors import ActionError, CommandError
 from trainserver.snapshot.btrfs import BtrfsError
 
-log = logging.getLogger("trainserver")
+log = logging.getLogger(__name__)
 
 BACKUP_TIMEOUT = 20 * 3600  # a first upload of terabytes at 100 Mbit/s takes days: resumable
 FORGET_TIMEOUT = 3600
@@ -349,7 +349,7 @@ def run(settings, now=None, lines=None):
                           f"{', '.join(settings.patterns)}")
         result.finished = time.time()
         return result
-    if commands.settings.dry_run:
+    if commands.dry_run():
         originals = [os.path.join(settings.storage, rel) for rel in selection.subvolumes]
         commands.run(restic.backup_argv(argv_base, originals, settings.host, settings.tag,
                                         restic.limit_kib(settings.bandwidth)),

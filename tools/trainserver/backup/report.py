@@ -3,8 +3,7 @@
 from dataclasses import dataclass, field
 
 from trainserver.core.findings import Finding, Severity
-
-TOOL = "backup"
+from trainserver.backup import TOOL
 
 
 @dataclass

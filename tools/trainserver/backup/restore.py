@@ -46,7 +46,7 @@ def restore(settings, path, snapshot="latest", target=None, overwrite=False, now
     scratch = tempfile.mkdtemp(prefix=".ts-backup-restore-", dir=parent)
     restored = scratch + path
     try:
-        if whole and not commands.settings.dry_run:
+        if whole and not commands.dry_run():
             os.makedirs(os.path.dirname(restored))
             subvolswap.prepare(target, restored, subvolswap.RECREATE)
         argv = argv_base + ["restore", snapshot, "--target", scratch, "--include", path]

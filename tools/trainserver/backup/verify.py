@@ -13,10 +13,9 @@ import random
 import shutil
 import tempfile
 
-from trainserver.backup import job, restic, sample, snapset
+from trainserver.backup import TOOL, job, restic, sample, snapset
 from trainserver.core.findings import Finding, Severity
 
-TOOL = "backup"
 CHECK_TIMEOUT = 12 * 3600
 RESTORE_TIMEOUT = 6 * 3600
 NAMED = 10

@@ -28,7 +28,7 @@ class Outcome:
 
 
 def _dry():
-    return commands.settings.dry_run
+    return commands.dry_run()
 
 
 def ensure_group(settings, announce):

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 
 from trainserver.core.findings import Finding, Severity
 from trainserver.core.units import format_size
-
-TOOL = "caches"
+from trainserver.caches import TOOL
 
 
 @dataclass

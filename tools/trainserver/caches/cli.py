@@ -4,6 +4,7 @@ import click
 
 from trainserver.core import cli as core_cli
 from trainserver.core.checks import CHECK_EXIT_STATUS
+from trainserver.caches import TOOL
 
 EXIT_STATUS = {
     **CHECK_EXIT_STATUS,
@@ -15,7 +16,7 @@ EXIT_STATUS = {
 }
 
 
-@core_cli.tool_group("caches", exit_status=EXIT_STATUS)
+@core_cli.tool_group(TOOL, exit_status=EXIT_STATUS)
 def cli():
     """Share the download caches of pip, conda, Hugging Face, torch, Go, npm, cargo, apt and
     docker build between the people of this server.
@@ -127,13 +128,13 @@ def _finding_of(outcome, verb):
     notes = "; ".join(outcome.notes)
     if outcome.error:
         done = f" (done before: {'; '.join(outcome.done)})" if outcome.done else ""
-        return Finding("caches", check, outcome.subject, Severity.CRITICAL,
+        return Finding(TOOL, check, outcome.subject, Severity.CRITICAL,
                        f"{outcome.subject}: {outcome.error}{done}")
     summary = (f"{outcome.subject}: {verb} " + "; ".join(outcome.done) if outcome.done
                else f"{outcome.subject}: nothing to change")
     if notes:
         summary += f" ({notes})"
-    return Finding("caches", check, outcome.subject, Severity.OK, summary, len(outcome.done))
+    return Finding(TOOL, check, outcome.subject, Severity.OK, summary, len(outcome.done))
 
 
 @cli.command()

@@ -5,6 +5,7 @@ import sys
 import click
 
 from trainserver.core import cli as core_cli
+from trainserver.configtool import TOOL
 
 
 def _secret_files(config):
@@ -42,7 +43,7 @@ def _loose_secret_problems(config):
     return problems
 
 
-@core_cli.tool_group("config")
+@core_cli.tool_group(TOOL)
 def cli():
     """Check and show the trainserver configuration (/etc/trainserver/trainserver.toml)."""
 

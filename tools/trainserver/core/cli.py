@@ -134,11 +134,14 @@ def _log():
 
     if not _state["logging"]:
         _setup_logging(False)
-    return logging.getLogger("trainserver")
+    return logging.getLogger(__name__)
 
 
 def tool_group(tool, exit_status=None, **attrs):
     """Decorator making a click group for `ts-<tool>` with --config, --verbose and --version.
+
+    `tool` is the package's TOOL (trainserver.<domain>.TOOL), the tool's one name: its findings
+    carry it too, and `ts-alert pipe` derives it from the program's name (core.naming).
 
     `exit_status` maps the tool's own exit statuses to their meaning (for --help and the man page).
     """
@@ -237,6 +240,26 @@ def _dry_run_callback(ctx, param, value):
 dry_run_option = click.option(
     "-n", "--dry-run", is_flag=True, callback=_dry_run_callback, expose_value=True,
     help="Show what would be changed, and change nothing.")
+
+
+def _moment(ctx, param, value):
+    """--now's value as Unix seconds (None when not given); a bad one is a usage error."""
+    if value is None:
+        return None
+    from trainserver.core.clock import parse_moment
+
+    try:
+        return parse_moment(value).timestamp()
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {value!r}") from None
+
+
+def now_option(help_text):
+    """--now TIME: the time a command acts as of, written as every tool takes it (ISO 8601,
+    UTC unless it names an offset), passed to the command as `now` in Unix seconds, or None."""
+    return click.option("--now", metavar="TIME", callback=_moment,
+                        help=f"{help_text} An ISO 8601 time such as 2026-11-28T16:00Z (UTC "
+                             "unless it names an offset).")
 
 
 def _error(message):

@@ -1,15 +1,18 @@
-"""The one place external programs are started.
+"""The one place external programs are started, and the one place --dry-run is kept.
 
 Commands are argument lists, never shell strings. Each run has a timeout, and a failure carries
-the program's stderr. `--dry-run` is honoured here and only here: a command marked as changing the
-system is logged and skipped, while read-only commands still run so that plans stay accurate.
+the program's stderr. A command marked as changing the system is logged and skipped under
+`--dry-run`, while read-only commands still run so that plans stay accurate.
+
+The flag is set once, by core.cli.dry_run_option, and read only through `dry_run()`: code that
+changes the system without a command (a file written, a subvolume made through btrfsutil) asks
+`dry_run()` before it acts, so there is one switch and one way to read it.
 """
 
 import logging
-import shlex
 
-from trainserver.core import secrets
 from trainserver.core.errors import CommandError
+from trainserver.core.masking import format_argv  # noqa: F401  (callers import it from here)
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +35,17 @@ class Result:
         return f"Result(argv={self.argv!r}, returncode={self.returncode!r}, dry_run={self.dry_run!r})"
 
 
-class _Settings:
-    dry_run = False
-
-
-settings = _Settings()
+_state = {"dry_run": False}
 
 
 def set_dry_run(enabled):
-    settings.dry_run = bool(enabled)
+    """Set by core.cli.dry_run_option (and by tests); nothing else sets it."""
+    _state["dry_run"] = bool(enabled)
 
 
-def format_argv(argv):
-    """The command as a person would type it, with secrets masked (for logs only)."""
-    # Each argument is masked before quoting: a quoted secret no longer matches the mask.
-    return shlex.join(secrets.mask(str(a)) for a in argv)
+def dry_run():
+    """True under --dry-run: change nothing, say what would be changed."""
+    return _state["dry_run"]
 
 
 def run(argv, *, changes, timeout=DEFAULT_TIMEOUT, ok_codes=(0,), input=None, env=None, cwd=None):
@@ -61,7 +60,7 @@ def run(argv, *, changes, timeout=DEFAULT_TIMEOUT, ok_codes=(0,), input=None, en
     argv = [str(a) for a in argv]
     if not argv:
         raise ValueError("empty command")
-    if changes and settings.dry_run:
+    if changes and dry_run():
         log.info("dry run, not running: %s", format_argv(argv))
         return Result(argv, 0, "", "", dry_run=True)
     log.debug("running: %s", format_argv(argv))

@@ -1,8 +1,11 @@
 """The errors the one error boundary (core.cli.main) turns into messages and exit statuses.
 
 They live apart from the code that raises them so that a tool's start-up imports only this
-small module, not the config loader, the command runner or the lock.
+small module, not the config loader, the command runner or the lock. They import only the
+masking leaf, never secrets or commands (which import this module).
 """
+
+from trainserver.core.masking import format_argv, mask
 
 
 class ConfigError(Exception):
@@ -63,13 +66,10 @@ class CommandError(Exception):
     no exit status)."""
 
     def __init__(self, argv, message, returncode=None, stderr="", timed_out=False):
-        from trainserver.core import secrets
-        from trainserver.core.commands import format_argv
-
         self.argv = list(argv)
         self.returncode = returncode
         self.timed_out = timed_out
-        self.stderr = secrets.mask(stderr or "")
+        self.stderr = mask(stderr or "")
         detail = f": {self.stderr.strip()}" if self.stderr.strip() else ""
         super().__init__(f"{format_argv(argv)}: {message}{detail}")
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from trainserver.core import secrets
 
-log = logging.getLogger("trainserver")
+log = logging.getLogger(__name__)
 
 MAX_BODY = 100_000  # healthchecks.io keeps this many bytes of a ping's body
 RETRY_PAUSE = 0.5  # seconds before the second attempt, doubled before each further one

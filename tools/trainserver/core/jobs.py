@@ -20,12 +20,12 @@ import os
 import time
 from dataclasses import dataclass
 
+from trainserver.alert import TOOL  # ts-alert overdue reports these findings
 from trainserver.core.findings import Finding, Severity
 from trainserver.core.state import StateFile
 
 DID_ITS_JOB = (0, 1)
 RAN = (0, 1, 2, 3)
-TOOL = "alert"
 CHECK_NAME = "overdue"
 
 

@@ -43,7 +43,10 @@ class _Formatter(logging.Formatter):
 
 
 def setup(tool, verbose=False):
-    """Route the root logger to stderr: INFO and up, DEBUG with --verbose."""
+    """Route the root logger to stderr: INFO and up, DEBUG with --verbose.
+
+    On the root, not on "trainserver": every module logs to getLogger(__name__), and a record
+    of any of them (or of a library) propagates up to this one handler and its secret mask."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter(tool, stderr_is_journal()))
     root = logging.getLogger()

@@ -8,24 +8,9 @@ import os
 import stat
 
 from trainserver.core.errors import SecretError
-
-_REGISTERED = set()
-MASK = "********"
+from trainserver.core.masking import _REGISTERED, MASK, mask, register  # noqa: F401
 
 __all__ = ["SecretError", "register", "mask", "check_file", "read", "describe"]
-
-
-def register(value):
-    """Mask `value` in every log line and command line from now on."""
-    if value and len(value) >= 4:
-        _REGISTERED.add(value)
-
-
-def mask(text):
-    """`text` with every registered secret replaced by a mask."""
-    for value in sorted(_REGISTERED, key=len, reverse=True):
-        text = text.replace(value, MASK)
-    return text
 
 
 def check_file(path):

@@ -29,7 +29,7 @@ import os
 from trainserver.core import mountinfo
 from trainserver.core.errors import ActionError
 
-log = logging.getLogger("trainserver")
+log = logging.getLogger(__name__)
 
 RECREATE = "recreate"
 CARRY = "carry"

@@ -3,6 +3,7 @@
 import click
 
 from trainserver.core import cli as core_cli
+from trainserver.doctor import TOOL
 from trainserver.doctor.registry import AREAS
 from trainserver.doctor.results import EXIT_FAILED, EXIT_PASSED, EXIT_USAGE
 
@@ -38,7 +39,7 @@ def _run_options(function):
     return function
 
 
-@core_cli.tool_group("doctor", exit_status=EXIT_STATUS, invoke_without_command=True)
+@core_cli.tool_group(TOOL, exit_status=EXIT_STATUS, invoke_without_command=True)
 @_run_options
 @click.pass_context
 def cli(ctx, as_json, send_test, only):

@@ -241,10 +241,9 @@ def register(group):
     from trainserver.core import cli as core_cli
 
     @group.command()
-    @click.option("--now", "now_text", metavar="TIME",
-                  help="Judge ages as of this ISO 8601 time (UTC unless it names an offset).")
+    @core_cli.now_option("Judge ages as of this time.")
     @click.pass_obj
-    def digest(tool, now_text):
+    def digest(tool, now):
         """Print the monthly maintenance message: a title line, then what is due.
 
         ts-doctor-digest.timer runs `ts-alert notice --queue-only -- ts-doctor digest` on the
@@ -257,7 +256,7 @@ def register(group):
         """
         from trainserver.core.errors import ActionError
 
-        now = _now(now_text)
+        now = _now(now)
         config = tool.config
         timeout = config["doctor"]["probe_timeout"] * 3
         gatherers = (
@@ -287,10 +286,9 @@ def register(group):
     @click.option("--note", default="", metavar="TEXT",
                   help="What was tested, and how it went (shown in the digest).")
     @core_cli.dry_run_option
-    @click.option("--now", "now_text", metavar="TIME",
-                  help="Record this ISO 8601 time instead of now.")
+    @core_cli.now_option("Record this time instead of now.")
     @click.pass_obj
-    def failover_done(tool, note, dry_run, now_text):
+    def failover_done(tool, note, dry_run, now):
         """Record that the quarterly failover test was run today.
 
         Run it after going through the failover procedure of the server manual (pull a disk's
@@ -298,7 +296,7 @@ def register(group):
         UPS off the mains and watch the runtime). The monthly digest reminds when the last
         record is older than [doctor] failover_max_age.
         """
-        now = _now(now_text)
+        now = _now(now)
         state = tool.state_file(STATE_NAME)
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now))
         if dry_run:
@@ -312,13 +310,5 @@ def register(group):
         return core_cli.EXIT_OK
 
 
-def _now(now_text):
-    if not now_text:
-        return time.time()
-    from trainserver.core.clock import parse_moment
-
-    try:
-        return parse_moment(now_text).timestamp()
-    except ValueError:
-        raise click.BadParameter(f"not an ISO 8601 time: {now_text!r}", param_hint="--now") \
-            from None
+def _now(now):
+    return time.time() if now is None else now

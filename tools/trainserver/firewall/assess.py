@@ -5,8 +5,7 @@ keeps a subject no run mentions as it was), so a problem that goes away is repor
 """
 
 from trainserver.core.findings import Finding, Severity
-
-TOOL = "firewall"
+from trainserver.firewall import TOOL
 
 
 def not_configured(config_path):

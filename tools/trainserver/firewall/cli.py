@@ -4,6 +4,7 @@ import click
 
 from trainserver.core import cli as core_cli
 from trainserver.core.checks import CHECK_EXIT_STATUS
+from trainserver.firewall import TOOL
 
 # An apply waits this long for another apply; a check this long for another check.
 APPLY_LOCK_WAIT = 300
@@ -20,10 +21,10 @@ EXIT_STATUS = {
 def _log():
     import logging
 
-    return logging.getLogger("trainserver.firewall")
+    return logging.getLogger(__name__)
 
 
-@core_cli.tool_group("firewall", exit_status=EXIT_STATUS)
+@core_cli.tool_group(TOOL, exit_status=EXIT_STATUS)
 def cli():
     """Configure and check the host firewall (UFW), fail2ban's sshd jail, and Docker's ports.
 

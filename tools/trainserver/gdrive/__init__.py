@@ -8,3 +8,7 @@ killed on timeout, process states, filesystem figures, the cache's allocated byt
 service.py holds every systemctl command line, so a stand-in systemctl in the tests stays
 small; settings.py reads the config; cli.py is the command line.
 """
+
+# ts-gdrive-mount's short name, the one name of this tool: its command group (core.cli.tool_group),
+# the "tool" of its findings, and what `ts-alert pipe` makes of /usr/bin/ts-gdrive-mount.
+TOOL = "gdrive-mount"

@@ -6,6 +6,7 @@ import click
 
 from trainserver.core import cli as core_cli
 from trainserver.core.checks import CHECK_EXIT_STATUS
+from trainserver.gdrive import TOOL
 
 EXIT_STATUS = {
     **CHECK_EXIT_STATUS,
@@ -21,7 +22,7 @@ EXIT_STATUS = {
 LOCK_WAIT = 120
 
 
-@core_cli.tool_group("gdrive-mount", exit_status=EXIT_STATUS)
+@core_cli.tool_group(TOOL, exit_status=EXIT_STATUS)
 def cli():
     """The Google Shared Drive at /mnt/storage/shared, mounted by rclone with a full cache.
 

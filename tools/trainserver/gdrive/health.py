@@ -15,8 +15,8 @@ import errno
 from dataclasses import dataclass
 
 from trainserver.core.findings import Finding, Severity
+from trainserver.gdrive import TOOL
 
-TOOL = "gdrive-mount"
 HUNG, DEAD, MISSING = "hung", "dead", "missing"
 
 

@@ -12,8 +12,8 @@ then silently dropped.
 from dataclasses import dataclass, field
 
 from trainserver.core.findings import Finding, Severity, worst
+from trainserver.gpu import TOOL
 
-TOOL = "gpu-temp"
 CHECK = "temperature"
 DRIVER_CHECK = "driver"
 DRIVER_SUBJECT = "nvidia-driver"

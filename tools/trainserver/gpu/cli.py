@@ -4,13 +4,14 @@ import click
 
 from trainserver.core import cli as core_cli
 from trainserver.core.checks import CHECK_EXIT_STATUS
+from trainserver.gpu import TOOL
 
 
 def _log():
     # Not imported at module level: `ts-gpu-temp --help` never loads logging otherwise.
     import logging
 
-    return logging.getLogger("trainserver.gpu")
+    return logging.getLogger(__name__)
 
 
 def _load_state(state_file):
@@ -32,7 +33,7 @@ def _best_effort(what, function, *args):
                        exc.strerror or exc)
 
 
-@core_cli.tool_group("gpu-temp", exit_status=CHECK_EXIT_STATUS)
+@core_cli.tool_group(TOOL, exit_status=CHECK_EXIT_STATUS)
 def cli():
     """Check the NVIDIA GPUs' temperatures, and find GPUs that are lost or missing.
 
@@ -85,12 +86,13 @@ def check(tool, as_json):
 
 @cli.command()
 @click.argument("uuids", nargs=-1, required=True, metavar="UUID...")
+@core_cli.dry_run_option
 @click.pass_obj
-def forget(tool, uuids):
+def forget(tool, uuids, dry_run):
     """Forget GPUs that were removed on purpose, so they are no longer reported missing.
 
     UUID is as shown in the findings (GPU-...). A GPU still present is remembered again by the
-    next check.
+    next check. With --dry-run, says which it would forget (an unknown UUID is still an error).
     """
     from trainserver.core.checks import CHECK_LOCK_WAIT
 
@@ -105,8 +107,9 @@ def forget(tool, uuids):
                                      param_hint="UUID")
         for uuid in uuids:
             del gpus[uuid]
-            click.echo(f"forgot {uuid}")
-        state_file.save({"gpus": gpus})
+            click.echo(f"would forget {uuid}" if dry_run else f"forgot {uuid}")
+        if not dry_run:
+            state_file.save({"gpus": gpus})
     return core_cli.EXIT_OK
 
 

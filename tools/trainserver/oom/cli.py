@@ -4,9 +4,10 @@ import click
 
 from trainserver.core import cli as core_cli
 from trainserver.core.checks import CHECK_EXIT_STATUS
+from trainserver.oom import TOOL
 
 
-@core_cli.tool_group("oom", exit_status=CHECK_EXIT_STATUS)
+@core_cli.tool_group(TOOL, exit_status=CHECK_EXIT_STATUS)
 def cli():
     """Report kernel OOM kills, attributed to containers.
 

@@ -19,8 +19,8 @@ would report the earlier loss again.
 from dataclasses import dataclass
 
 from trainserver.core.findings import Finding, Severity
+from trainserver.oom import TOOL
 
-TOOL = "oom"
 CHECK = "kernel-log"
 SUBJECT = "host"
 

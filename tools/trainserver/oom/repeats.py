@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from trainserver.core.findings import Finding, Severity
 from trainserver.core.units import format_size
+from trainserver.oom import TOOL
 
-TOOL = "oom"
 CHECK_KILLS = "oom-kill"
 HOST_SUBJECT = "host"
 

@@ -1,0 +1,3 @@
+# ts-quota's short name, the one name of this tool: its command group (core.cli.tool_group),
+# the "tool" of its findings, and what `ts-alert pipe` makes of /usr/bin/ts-quota.
+TOOL = "quota"

@@ -4,11 +4,12 @@ import click
 
 from trainserver.core import cli as core_cli
 from trainserver.core.checks import CHECK_EXIT_STATUS
+from trainserver.quota import TOOL
 
 FEATURES_DIR = "/sys/fs/btrfs/features"
 
 
-@core_cli.tool_group("quota", exit_status={
+@core_cli.tool_group(TOOL, exit_status={
     **CHECK_EXIT_STATUS,
     2: "report: at least one critical finding; enable: simple quotas could not be switched "
        "on (or were refused); limits: a hard limit could not be set (refused for a person, "
@@ -64,23 +65,14 @@ def cli():
     """
 
 
-def _now(now_text):
+def _now(now):
     import time
 
-    if not now_text:
-        return time.time()
-    from trainserver.core.clock import parse_moment
-
-    try:
-        return parse_moment(now_text).timestamp()
-    except ValueError:
-        raise click.BadParameter(f"not an ISO 8601 time: {now_text!r}", param_hint="--now") \
-            from None
+    return time.time() if now is None else now
 
 
-_now_option = click.option("--now", "now_text", metavar="TIME",
-                           help="Judge the grace period as of this ISO 8601 time (UTC unless "
-                                "it names an offset); for tests and to see what a date brings.")
+_now_option = core_cli.now_option("Judge the grace period as of this time (for tests, and to "
+                                  "see what a date brings).")
 _workers_option = click.option("--workers", type=click.IntRange(1, 256), default=None,
                                help="Walker processes, each with 4 threads (default: the number of "
                                     "CPUs).")
@@ -210,7 +202,7 @@ def _trusted(state, storage):
 @_now_option
 @_workers_option
 @click.pass_obj
-def report_command(tool, as_json, now_text, workers):
+def report_command(tool, as_json, now, workers):
     """Measure every person's usage, apply the grace rule, and print the table.
 
     The table has user, home, workspace, total, limit and since when the person has been over
@@ -229,7 +221,7 @@ def report_command(tool, as_json, now_text, workers):
     from trainserver.core.checks import CHECK_LOCK_WAIT
     from trainserver.quota import report
 
-    now = _now(now_text)
+    now = _now(now)
     with tool.lock("quota", wait=CHECK_LOCK_WAIT):
         findings, doc = _run_report(tool, now, workers)
     if as_json or doc is None:
@@ -274,7 +266,7 @@ def _last(tool):
 @_now_option
 @_workers_option
 @click.pass_obj
-def digest(tool, now_text, workers):
+def digest(tool, now, workers):
     """Print the monthly usage message: a title line, then the table.
 
     ts-quota-digest.timer runs `ts-alert notice --queue-only -- ts-quota digest` on the 1st
@@ -286,7 +278,7 @@ def digest(tool, now_text, workers):
     from trainserver.core.errors import ActionError
     from trainserver.quota import report
 
-    now = _now(now_text)
+    now = _now(now)
     doc = _last(tool)
     max_age = tool.config["quota"]["max_age"]
     if doc is None or not isinstance(doc.get("time"), (int, float)) or \
@@ -344,7 +336,7 @@ def enable(tool, as_json, dry_run, yes, features_dir):
     if current == squota.SIMPLE:
         message = f"simple quotas are already on for {storage}: nothing to change"
         click.echo(message, err=as_json)
-        return checks.report([Finding("quota", "enable", storage, Severity.OK, message)],
+        return checks.report([Finding(TOOL, "enable", storage, Severity.OK, message)],
                              as_json) if as_json else core_cli.EXIT_OK
     if dry_run:
         click.echo(f"would switch BTRFS simple quotas on for {storage}; the people's "
@@ -376,7 +368,7 @@ def enable(tool, as_json, dry_run, yes, features_dir):
                   if walked else ""))
     click.echo(message, err=as_json)
     if as_json:
-        return checks.report([Finding("quota", "enable", storage, Severity.OK, message)], True)
+        return checks.report([Finding(TOOL, "enable", storage, Severity.OK, message)], True)
     return core_cli.EXIT_OK
 
 
@@ -437,7 +429,7 @@ def limits(tool, as_json, dry_run, features_dir):
             message = ("hard limits are off ([quota] hard_limit = false) and simple quotas "
                        "are not on: nothing to change")
             click.echo(message, err=as_json)
-            return checks.report([Finding("quota", "limits", storage, Severity.OK, message)],
+            return checks.report([Finding(TOOL, "limits", storage, Severity.OK, message)],
                                  True) if as_json else core_cli.EXIT_OK
         plan = found.plan
         done, failed = [], None
@@ -510,16 +502,16 @@ def _limits_findings(plan, done, failed, dry_run, storage, config, people):
         if subject in noted:
             text += f" ({noted[subject]})"
         if subject in refused:
-            findings.append(Finding("quota", "limits", subject, Severity.CRITICAL,
+            findings.append(Finding(TOOL, "limits", subject, Severity.CRITICAL,
                                     f"no hard limit: {refused[subject]}"))
         elif subject in warned:
-            findings.append(Finding("quota", "limits", subject, Severity.WARNING,
+            findings.append(Finding(TOOL, "limits", subject, Severity.WARNING,
                                     "; ".join(warned[subject]) + f" ({text})"))
         elif subject in changes or subject in noted or config["quota"]["hard_limit"]:
-            findings.append(Finding("quota", "limits", subject, Severity.OK, text,
+            findings.append(Finding(TOOL, "limits", subject, Severity.OK, text,
                                     value=len(changes.get(subject, []))))
     if not findings:
-        findings.append(Finding("quota", "limits", storage, Severity.OK,
+        findings.append(Finding(TOOL, "limits", storage, Severity.OK,
                                 "hard limits are off: nothing to change"))
     return findings
 

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 
 from trainserver.core.findings import Finding, Severity
+from trainserver.quota import TOOL
 
-TOOL = "quota"
 CHECK = "usage"
 DAY = 86400
 

@@ -5,6 +5,7 @@ import click
 from trainserver.core import cli as core_cli
 from trainserver.core.checks import CHECK_EXIT_STATUS
 from trainserver.services.output import finish
+from trainserver.services import TOOL
 
 EXIT_STATUS = {
     **CHECK_EXIT_STATUS,
@@ -14,7 +15,7 @@ EXIT_STATUS = {
 }
 
 
-@core_cli.tool_group("docker", exit_status=EXIT_STATUS)
+@core_cli.tool_group(TOOL, exit_status=EXIT_STATUS)
 def cli():
     """Run the services stack: Docker set up for the storage, the shared services, and one
     workspace container per person of [users].
@@ -93,10 +94,10 @@ def _generate(stack, dry_run, show=False):
     files = stack.render(workspace_list)
     findings = []
     for workspace in workspace_list:
-        findings.append(Finding("docker", "workspace", workspace.name, Severity.OK,
+        findings.append(Finding(TOOL, "workspace", workspace.name, Severity.OK,
                                 f"{workspace.container}: {limits_text(workspace)}"))
     if not workspace_list:
-        findings.append(Finding("docker", "workspace", "-", Severity.OK,
+        findings.append(Finding(TOOL, "workspace", "-", Severity.OK,
                                 "no people in [users]: no workspaces"))
     program = facts.compose_program()
     with tempfile.TemporaryDirectory(prefix="ts-docker-") as scratch:
@@ -111,7 +112,7 @@ def _generate(stack, dry_run, show=False):
             with open(os.path.join(scratch, f"workspace-{workspace.name}.env"), "w") as handle:
                 handle.write("")
         if program is None:
-            findings.append(Finding("docker", "compose", "check", Severity.WARNING,
+            findings.append(Finding(TOOL, "compose", "check", Severity.WARNING,
                                     "neither `docker compose` nor docker-compose is installed: "
                                     "the generated files were not checked"))
         else:
@@ -145,14 +146,14 @@ def _generate(stack, dry_run, show=False):
         if not dry_run:
             stack.make_grafana_password()
     if not os.path.isfile(stack.traefik_users()):
-        findings.append(Finding("docker", "secret", stack.traefik_users(), Severity.WARNING,
+        findings.append(Finding(TOOL, "secret", stack.traefik_users(), Severity.WARNING,
                                 f"{stack.traefik_users()} is missing: Prometheus, Portainer, "
                                 f"Dozzle and Traefik's dashboard are behind its basic auth; make "
                                 f"it with `htpasswd -cB {stack.traefik_users()} admin` "
                                 f"(apache2-utils), then chmod 600 (ts-docker up refuses without "
                                 f"it)"))
     verb = "would write" if dry_run else "wrote"
-    findings.append(Finding("docker", "compose", "files", Severity.OK,
+    findings.append(Finding(TOOL, "compose", "files", Severity.OK,
                             f"{verb}: {', '.join(changed)}" if changed else "nothing to change",
                             len(changed)))
     return findings, program
@@ -222,7 +223,7 @@ def up(tool, as_json, dry_run, stack_dir, services):
         commands.run(argv + ["up", "--detach", "--remove-orphans", *services], changes=True,
                      timeout=1800)
     what = ", ".join(services) if services else f"the stack {stack.project}"
-    findings.append(Finding("docker", "up", stack.project, Severity.OK,
+    findings.append(Finding(TOOL, "up", stack.project, Severity.OK,
                             f"{'would start' if dry_run else 'started'} {what} "
                             f"(ts-docker status: running and healthy)"))
     return finish(findings, as_json)
@@ -250,7 +251,7 @@ def down(tool, as_json, dry_run, stack_dir):
                                   profiles=stack.profiles())
         commands.run(argv + ["down"], changes=True, timeout=600)
     verb = "would stop" if dry_run else "stopped"
-    return finish([Finding("docker", "down", stack.project, Severity.OK,
+    return finish([Finding(TOOL, "down", stack.project, Severity.OK,
                            f"{verb} the stack {stack.project}")], as_json)
 
 
@@ -291,7 +292,7 @@ def status(tool, as_json, stack_dir):
                                              changes=False, timeout=60).stdout)
     findings = status_module.findings(services, containers)
     if not findings:
-        findings = [Finding("docker", "service", "-", Severity.OK, "no services")]
+        findings = [Finding(TOOL, "service", "-", Severity.OK, "no services")]
     from trainserver.core.checks import report
 
     return report(findings, as_json)
@@ -331,7 +332,7 @@ def build(tool, as_json, dry_run, stack_dir, flavour, tag, build_args):
         argv += ["--build-arg", arg]
     commands.run(argv + [context], changes=True, timeout=4 * 3600)
     verb = "would build" if dry_run else "built"
-    return finish([Finding("docker", "build", image, Severity.OK,
+    return finish([Finding(TOOL, "build", image, Severity.OK,
                            f"{verb} {image} ({flavour})")], as_json)
 
 

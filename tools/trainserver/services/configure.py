@@ -4,8 +4,7 @@ import click
 
 from trainserver.core import cli as core_cli
 from trainserver.services.output import finish
-
-TOOL = "docker"
+from trainserver.services import TOOL
 
 
 def settings_of(config, daemon_json=None):

@@ -1,8 +1,7 @@
 """The stack's state as findings, from the services Compose expects and `docker inspect`. Pure."""
 
 from trainserver.core.findings import Finding, Severity
-
-TOOL = "docker"
+from trainserver.services import TOOL
 
 
 def expected(document, profiles):

@@ -6,9 +6,10 @@ import click
 
 from trainserver.core import cli as core_cli
 from trainserver.core.checks import CHECK_EXIT_STATUS
+from trainserver.smart import TOOL
 
 
-@core_cli.tool_group("smart", exit_status=CHECK_EXIT_STATUS)
+@core_cli.tool_group(TOOL, exit_status=CHECK_EXIT_STATUS)
 def cli():
     """Check every disk's health with smartctl (SMART), as the daily timer does at 03:00.
 

@@ -17,8 +17,8 @@ the check calling it ok.
 from trainserver.core.findings import Finding, Severity
 from trainserver.smart import exitstatus
 from trainserver.smart.history import rising
+from trainserver.smart import TOOL
 
-TOOL = "smart"
 
 REALLOCATED_CRITICAL = 17
 PENDING_WARNING = 1
@@ -87,12 +87,22 @@ def smartctl_finding(report):
                         status)
     if status is None:
         return _finding(report, "smartctl", Severity.UNKNOWN, "smartctl gave no exit status")
+    severity = exitstatus.severity(status, has_data=True)
     summary = f"smartctl {decoded}"
-    if exitstatus.commands_failed(status):
+    if exitstatus.commands_failed(status) and severity is Severity.OK:
+        # Rated ok, so worded as what it means: the data was read (and the other checks judge
+        # it); a command failed that, with --xall, is nearly always a log the disk lacks.
+        failed = "; ".join(report.messages)
+        summary = ("smartctl read the disk, except " +
+                   (f"what this disk most likely does not support: {failed}" if failed else
+                    "something it did not name, most likely not supported by this disk"))
+        names = {**exitstatus.BIT_NAMES, exitstatus.COMMAND_FAILED_BIT: "some command failed"}
+        named = ", ".join(f"bit {bit} ({names[bit]})" for bit in exitstatus.bits(status))
+        summary += f" (exit status {status}: {named})"
+    elif exitstatus.commands_failed(status):
         messages = "; ".join(report.messages) or "no message"
         summary += f"; some SMART commands failed: {messages}"
-    return _finding(report, "smartctl", exitstatus.severity(status, has_data=True), summary,
-                    status)
+    return _finding(report, "smartctl", severity, summary, status)
 
 
 def _health(report):

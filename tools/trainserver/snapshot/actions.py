@@ -8,10 +8,10 @@ from trainserver.core.findings import Finding, Severity
 from trainserver.snapshot import (btrfs, guard as guard_module, inventory, naming,
                                   plan as plan_module, policy, record as record_module, sources,
                                   usage)
+from trainserver.snapshot import TOOL
 
 log = logging.getLogger(__name__)
 
-TOOL = "snapshot"
 UTC = dt.timezone.utc
 
 
@@ -28,12 +28,21 @@ class Settings:
         self.policy = policy.from_config(table)
         self.min_free = int(table["min_free"])  # bytes: the loader parsed the size
         self.lock_wait = float(table["lock_wait"])  # seconds
+        self.config = config
 
 
 def storage_problem(settings):
-    """A finding when storage is not a mounted BTRFS filesystem, else None."""
+    """A finding when storage is not a mounted BTRFS filesystem, else None: ok when this
+    machine does not use the storage at all (core.storage_setup), so the hourly run does not
+    nag it; unknown when the storage is configured but not there."""
+    from trainserver.core.storage_setup import not_configured
+
     if btrfs.is_btrfs(settings.storage) and btrfs.is_subvolume(settings.storage):
         return None
+    why = not_configured(settings.config)
+    if why:
+        return Finding(TOOL, "storage", settings.storage, Severity.OK,
+                       f"{why}: no snapshots to take")
     return Finding(TOOL, "storage", settings.storage, Severity.UNKNOWN,
                    f"{settings.storage} is not a mounted BTRFS filesystem (is ts-storage set up, "
                    f"and the filesystem mounted?): nothing done")
@@ -193,7 +202,7 @@ def prune(settings, now=None, guard=True, adopting=True):
 def _dry_run():
     from trainserver.core import commands
 
-    return commands.settings.dry_run
+    return commands.dry_run()
 
 
 def free_space_guard(settings, now):

@@ -80,7 +80,7 @@ def identity(path):
 
 def create_snapshot(source, destination):
     """Snapshot `source` read-only at `destination` (its parent is created when missing)."""
-    if commands.settings.dry_run:
+    if commands.dry_run():
         log.info("dry run, not creating snapshot %s of %s", destination, source)
         return
     try:
@@ -91,7 +91,7 @@ def create_snapshot(source, destination):
 
 
 def delete_snapshot(path):
-    if commands.settings.dry_run:
+    if commands.dry_run():
         log.info("dry run, not deleting snapshot %s", path)
         return
     try:
@@ -102,7 +102,7 @@ def delete_snapshot(path):
 
 def commit(path):
     """Commit the filesystem's transaction now, so that the cleaner starts freeing space."""
-    if commands.settings.dry_run:
+    if commands.dry_run():
         return
     try:
         _btrfsutil().sync(path)
@@ -112,7 +112,7 @@ def commit(path):
 
 def wait_cleaned(path, timeout=60.0, interval=0.05):
     """Wait until the cleaner has dropped every deleted subvolume; False on timeout."""
-    if commands.settings.dry_run:
+    if commands.dry_run():
         return True
     deadline = time.monotonic() + timeout
     while True:

@@ -5,13 +5,15 @@ import sys
 import click
 
 from trainserver.core import cli as core_cli
+from trainserver.snapshot import TOOL
 
 EXIT_STATUS = {
     0: "success: every snapshot made or deleted as planned",
     1: "a warning (a configured subvolume missing, free space below min_free: the "
        "free-space guard deleted kept snapshots, or found that they do not hold the space)",
     2: "critical: a snapshot could not be created or deleted; restore refused or failed",
-    3: "unknown: the storage is not a mounted BTRFS filesystem, or a usage or config error",
+    3: "unknown: the storage is configured but not a mounted BTRFS filesystem, or a usage or "
+       "config error (a machine without the storage: 0, with one finding saying so)",
     75: "another run (a long prune, a restore) held the lock for [snapshot] lock_wait; nothing "
         "was done (with --json a finding names the holder)",
 }
@@ -23,7 +25,7 @@ def _now_option(help_text):
                         "(UTC unless it names an offset).")
 
 
-@core_cli.tool_group("snapshot", exit_status=EXIT_STATUS)
+@core_cli.tool_group(TOOL, exit_status=EXIT_STATUS)
 def cli():
     """Read-only BTRFS snapshots of homes, docker-volumes and TensorBoard logs.
 
@@ -72,7 +74,7 @@ def _finish(tool, settings, findings, as_json, now=None):
     from trainserver.core.checks import report
     from trainserver.snapshot import actions
 
-    if not commands.settings.dry_run and actions.storage_problem(settings) is None:
+    if not commands.dry_run() and actions.storage_problem(settings) is None:
         tool.write_metrics("trainserver_snapshot",
                            actions.metrics(settings, actions.make_plan(settings, _now(None))))
     return report(findings, as_json)
@@ -169,6 +171,7 @@ def list_(tool, as_json, now_text):
 def _show(tool, as_json, now_text, show_age):
     import json
 
+    from trainserver.core.findings import Severity
     from trainserver.snapshot import actions, render
 
     settings = _settings(tool)
@@ -176,7 +179,7 @@ def _show(tool, as_json, now_text, show_age):
     problem = actions.storage_problem(settings)
     if problem:
         click.echo(problem.summary, err=True)
-        return core_cli.EXIT_UNKNOWN
+        return core_cli.EXIT_OK if problem.severity == Severity.OK else core_cli.EXIT_UNKNOWN
     plan_ = actions.make_plan(settings, now)
     if as_json:
         json.dump(render.plan_json(plan_), sys.stdout, indent=2)

@@ -81,7 +81,7 @@ def restore(source_path, destination, overwrite=False, now=None):
         aside = aside_name(destination, now)
         if os.path.lexists(aside):
             raise ActionError(f"{aside} exists already: move it away first")
-        if commands.settings.dry_run:
+        if commands.dry_run():
             log.info("dry run, not moving %s aside to %s", destination, aside)
         else:
             os.rename(destination, aside)
@@ -90,11 +90,11 @@ def restore(source_path, destination, overwrite=False, now=None):
         commands.run(["cp", "-a", "--reflink=always", "--no-target-directory", "--",
                       source_path, destination], changes=True, timeout=3600)
     except Exception:
-        if aside and not commands.settings.dry_run:
+        if aside and not commands.dry_run():
             _remove_partial(destination)
             os.rename(aside, destination)
             log.info("copy failed: moved %s back", destination)
-        elif not commands.settings.dry_run:
+        elif not commands.dry_run():
             _remove_partial(destination)
         raise
     return aside
@@ -107,7 +107,7 @@ def _restore_subvolume(source_path, destination, parent, now):
         raise ActionError(f"{aside} exists already: move it away first")
     new = os.path.join(parent, f".ts-snapshot-restore-{os.path.basename(destination)}-"
                                f"{naming.name_for(now)}")
-    if commands.settings.dry_run:
+    if commands.dry_run():
         log.info("dry run: would restore %s into a new subvolume and swap it in for %s, "
                  "keeping the old one at %s", source_path, destination, aside)
         return aside

@@ -14,7 +14,7 @@ from trainserver.core import commands
 from trainserver.core.errors import ActionError
 from trainserver.storage import fstab, layout, plan as plans, survey
 
-log = logging.getLogger("trainserver")
+log = logging.getLogger(__name__)
 # Generous: mkfs.btrfs over big disks and make-bcache take a while; nothing here hangs forever.
 TIMEOUTS = {"mkfs": 1800, "wipe": 300, "scrub-timer": 120}
 MAX_ROUNDS = 200
@@ -94,17 +94,22 @@ def _execute(step, settings, facts):
 
 
 def run(settings, wipe=False, confirmed=(), announce=None):
-    """Apply the layout; returns (steps run, the final plan). Raises Refused before a change
-    when the plan refuses, ActionError when a step fails or its result does not appear."""
-    ran, previous, previous_error = [], None, None
+    """Apply the layout; returns (steps run, the final plan, the steps the first plan had to
+    do: what `ts-storage plan` counted). Steps done by the ones before them (udev registers a
+    new bcache device, make-bcache --writeback sets the mode) are in the last, never run.
+    Raises Refused before a change when the plan refuses, ActionError when a step fails or
+    its result does not appear."""
+    ran, previous, previous_error, planned = [], None, None, None
     for _ in range(MAX_ROUNDS):
         facts = survey.gather(settings)
         plan = plans.make(settings, facts, wipe=wipe, confirmed=confirmed)
         if plan.refusals:
             raise Refused(plan, ran)
         todo = plan.todo
+        if planned is None:
+            planned = todo
         if not todo:
-            return ran, plan
+            return ran, plan, planned
         step = todo[0]
         if previous is not None and step.key == previous.key:
             detail = f" ({previous_error})" if previous_error else ""

@@ -10,8 +10,8 @@ about with `ts-alert ack storage device-errors SUBJECT`; a rise lifts the acknow
 from dataclasses import dataclass, field
 
 from trainserver.core.findings import Finding, Severity
+from trainserver.storage import TOOL
 
-TOOL = "storage"
 # btrfs device stats: lost or unreadable writes and reads, data that no longer matches its
 # checksum. Any of them rising means the device is failing now.
 COUNTERS = ("write_io_errs", "read_io_errs", "flush_io_errs", "corruption_errs",
@@ -33,6 +33,8 @@ class Facts:
     qgroups: object = None  # True, False, or None when unknown
     bcache: list = field(default_factory=list)  # bcache.devices()
     problems: dict = field(default_factory=dict)  # part -> error text
+    unconfigured: object = None  # why this machine does not use the storage, or None
+    filesystems: list = field(default_factory=list)  # facts.filesystems(): the other ones
 
 
 @dataclass
@@ -53,9 +55,15 @@ def mount_findings(facts):
         if facts.expected_uuid:
             return [_finding("mount", point, Severity.CRITICAL,
                              f"{point} is not mounted (fstab expects UUID {facts.expected_uuid})")]
-        return [_finding("mount", point, Severity.UNKNOWN,
-                         f"{point} is not mounted and fstab has no UUID= entry for it: storage "
-                         f"not set up yet (ts-storage apply)")]
+        if facts.unconfigured:
+            # Said once, at ok: a machine that does not use the storage is not nagged.
+            return [_finding("mount", point, Severity.OK,
+                             f"{facts.unconfigured}: nothing checked (to set it up: "
+                             f"ts-storage discover, [storage], ts-storage apply)")]
+        return [_finding("mount", point, Severity.CRITICAL,
+                         f"{point} is not mounted, and fstab has no UUID= entry for it: the "
+                         f"storage is configured but not built or not mounted (ts-storage plan "
+                         f"shows what is missing)")]
     if mount["fstype"] != "btrfs":
         return [_finding("mount", point, Severity.CRITICAL,
                          f"{point} is {mount['fstype']}, not BTRFS (from {mount['source']})")]
@@ -254,8 +262,36 @@ def bcache_findings(facts):
     return findings
 
 
+def filesystem_findings(facts, limits):
+    """How full every other local filesystem is (facts.filesystems), with the storage's
+    thresholds: one "space" finding per mount point."""
+    from trainserver.core.units import format_size
+    from trainserver.storage.filesystems import percent_used
+
+    findings = []
+    for item in facts.filesystems:
+        point = item["mount_point"]
+        if "error" in item:
+            findings.append(_finding("space", point, Severity.UNKNOWN,
+                                     f"could not read how full {point} is: {item['error']}"))
+            continue
+        if not item["size"]:
+            continue  # no blocks at all: nothing that could fill up
+        percent = percent_used(item["size"], item["free"], item["available"])
+        findings.append(_finding("space", point, _percent_severity(percent, limits),
+                                 f"{percent:.1f}% used, {format_size(item['available'])} free "
+                                 f"({item['fstype']} on {item['source']})",
+                                 value=round(percent, 1), threshold=limits.full_warning_percent))
+    return findings
+
+
 def assess(facts, now, limits, state):
     """(findings, new state) for one check run."""
+    findings, new_state = _storage_findings(facts, now, limits, state)
+    return findings + filesystem_findings(facts, limits), new_state
+
+
+def _storage_findings(facts, now, limits, state):
     findings = mount_findings(facts)
     new_state = dict(state)
     if facts.mount is None or facts.mount["fstype"] != "btrfs":

@@ -7,6 +7,7 @@ import click
 
 from trainserver.core import cli as core_cli
 from trainserver.core.checks import CHECK_EXIT_STATUS, CHECK_LOCK_WAIT
+from trainserver.storage import TOOL
 
 STATE_NAME = "storage"
 # The check has a lock of its own: it never waits for a scrub that runs for hours. scrub and
@@ -22,7 +23,7 @@ EXIT_STATUS = {
 }
 
 
-@core_cli.tool_group("storage", exit_status=EXIT_STATUS)
+@core_cli.tool_group(TOOL, exit_status=EXIT_STATUS)
 def cli():
     """The storage at [paths] storage (/mnt/storage): bcache (writeback) in front of the hard
     disks, BTRFS RAID10 over them. Discover the disks, plan and apply the layout, show its
@@ -77,10 +78,12 @@ def discover(tool, as_json):
     return core_cli.EXIT_OK
 
 
-def _gather(tool):
+def _gather(tool, others=False):
+    from trainserver.core.storage_setup import not_configured
     from trainserver.storage import facts
 
-    return facts.gather(tool.config["paths"]["storage"], tool.config["storage"]["fstab"])
+    return facts.gather(tool.config["paths"]["storage"], tool.config["storage"]["fstab"],
+                        others=others, unconfigured=not_configured(tool.config))
 
 
 @cli.command()
@@ -108,9 +111,11 @@ def status(tool, as_json):
 @core_cli.reports(core_cli.CHECK, job="storage-check")
 @click.pass_obj
 def check(tool, as_json):
-    """Check the storage's health and print findings.
+    """Check the storage's health and how full every local filesystem is; print findings.
 
-    Critical: not mounted from the fstab's UUID, mounted degraded, a device missing, a rise in
+    Critical: not mounted (when configured: [storage] names devices, or the fstab has an
+    entry for [paths] storage), not mounted from the fstab's UUID, mounted degraded, a device
+    missing, a rise in
     any of a device's error counters (write, flush, corruption, read, generation) since the
     previous run, uncorrectable errors in the last scrub, more than full_critical_percent used.
     Warning: error counters above 0 that did not rise (also on the first run: BTRFS counts
@@ -119,6 +124,14 @@ def check(tool, as_json):
     full_warning_percent used (or a data or metadata chunk type that full with nothing left to
     allocate), BTRFS quotas enabled. Error counters are compared with the previous run (state
     file storage.json). The check runs beside a scrub or an apply: it has a lock of its own.
+
+    Every other local filesystem (/, /var, the NVMe's other partitions; not tmpfs, FUSE,
+    network, squashfs or read-only ones, nor a second mount of the same filesystem) gets a
+    "space" finding named by its mount point, with the same full_warning_percent and
+    full_critical_percent, counted as df counts them.
+
+    A machine that does not use the storage (no devices in [storage], no fstab entry for
+    [paths] storage, nothing mounted there) gets one ok finding saying it is not configured.
     """
     import time
 
@@ -128,7 +141,7 @@ def check(tool, as_json):
     with tool.lock(CHECK_LOCK, wait=CHECK_LOCK_WAIT):
         state_file = tool.state_file(STATE_NAME)
         state = state_file.load({})
-        found = _gather(tool)
+        found = _gather(tool, others=True)
         findings, state = assess.assess(found, time.time(), limits.from_config(
             tool.config["storage"]), state if isinstance(state, dict) else {})
         state_file.save(state)
@@ -205,6 +218,18 @@ def _print_plan(plan):
     if not plan.refusals:
         click.echo("nothing to do: the layout is complete" if not plan.todo else
                    f"{len(plan.todo)} of {len(plan.steps)} steps to do")
+
+
+def _done_count(planned, ran):
+    """The steps done, counted as `ts-storage plan` counted them to do: '25 steps (11 run; the
+    other 14 followed from them)'. Some steps are done by an earlier one (udev registers a new
+    bcache device), and apply checks them without running anything."""
+    run_keys = {step.key for step in ran}
+    done = run_keys | {step.key for step in planned}
+    text = f"{len(done)} step{'s' if len(done) != 1 else ''}"
+    if len(done) > len(run_keys):
+        text += f" ({len(ran)} run; the other {len(done) - len(run_keys)} followed from them)"
+    return text
 
 
 def _settings(tool):
@@ -299,8 +324,8 @@ def apply(tool, as_json, dry_run, yes, wipe, confirmed):
 
     with tool.lock():  # by hand: says at once who holds it (a scrub), exit 75
         try:
-            ran, final = applying.run(settings, wipe=wipe, confirmed=confirmed,
-                                      announce=announce)
+            ran, final, planned = applying.run(settings, wipe=wipe, confirmed=confirmed,
+                                               announce=announce)
         except applying.Refused as refused:
             if as_json:
                 json.dump({"ran": [s.to_dict() for s in refused.ran],
@@ -316,7 +341,7 @@ def apply(tool, as_json, dry_run, yes, wipe, confirmed):
                   indent=2)
         sys.stdout.write("\n")
     elif ran:
-        click.echo(f"done: {len(ran)} steps; the layout is complete")
+        click.echo(f"done: {_done_count(planned, ran)}; the layout is complete")
     else:
         click.echo("nothing to do: the layout is complete")
     return core_cli.EXIT_OK

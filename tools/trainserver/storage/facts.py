@@ -27,8 +27,18 @@ def mount_of(mount_point):
     return parse.mount(found.stdout)
 
 
-def gather(mount_point, fstab="/etc/fstab"):
-    facts = Facts(mount_point, expected_uuid=expected_uuid(fstab, mount_point))
+def gather(mount_point, fstab="/etc/fstab", others=False, unconfigured=None):
+    """The Facts of the storage; with `others`, the space of every other local filesystem too.
+    `unconfigured`: why this machine does not use the storage (core.storage_setup), or None."""
+    facts = Facts(mount_point, expected_uuid=expected_uuid(fstab, mount_point),
+                  unconfigured=unconfigured)
+    if others:
+        try:
+            facts.filesystems = filesystems(mount_point)
+        except OSError as exc:
+            from trainserver.core.mountinfo import MOUNTINFO
+
+            facts.filesystems = [{"mount_point": MOUNTINFO, "error": exc.strerror or str(exc)}]
     facts.mount = mount_of(mount_point)
     if facts.mount is None or facts.mount["fstype"] != "btrfs":
         return facts
@@ -56,6 +66,36 @@ def gather(mount_point, fstab="/etc/fstab"):
     else:
         facts.problems["quotas"] = quota.stderr.strip() or f"exit status {quota.returncode}"
     return facts
+
+
+def filesystems(storage, mountinfo=None):
+    """The space of every other local filesystem (storage.filesystems says which): a dict per
+    filesystem with mount_point, fstype, source and size, free, available in bytes, or error
+    when statvfs failed."""
+    import os
+
+    from trainserver.core import mountinfo as mountinfo_module
+    from trainserver.storage import filesystems as selection
+
+    found = []
+    entries = mountinfo_module.read(mountinfo or mountinfo_module.MOUNTINFO)
+    for watched in selection.select(entries, storage):
+        item = {"mount_point": watched.mount_point, "fstype": watched.fstype,
+                "source": watched.source}
+        # A mount listed but hidden from this process (below a private /tmp, under
+        # ProtectHome=) is not there to measure: statvfs would read what hides it.
+        if not os.path.ismount(watched.mount_point):
+            continue
+        try:
+            numbers = os.statvfs(watched.mount_point)
+        except OSError as exc:
+            item["error"] = exc.strerror or str(exc)
+        else:
+            item.update(size=numbers.f_blocks * numbers.f_frsize,
+                        free=numbers.f_bfree * numbers.f_frsize,
+                        available=numbers.f_bavail * numbers.f_frsize)
+        found.append(item)
+    return found
 
 
 def scrub(mount_point):

@@ -5,6 +5,8 @@ import json
 import re
 import time
 
+from trainserver.core.storage_setup import fstab_entries
+
 COUNTERS = ("write_io_errs", "read_io_errs", "flush_io_errs", "corruption_errs", "generation_errs")
 
 
@@ -120,16 +122,6 @@ def mount(text):
     return {"target": entry.get("target"), "source": entry.get("source"),
             "uuid": entry.get("uuid"), "fstype": entry.get("fstype"),
             "options": (entry.get("options") or "").split(",")}
-
-
-def fstab_entries(text, mount_point):
-    """The (source, line) of every fstab entry that mounts something at `mount_point`."""
-    found = []
-    for line in text.splitlines():
-        fields = line.split("#", 1)[0].split()
-        if len(fields) >= 2 and fields[1].rstrip("/") == mount_point.rstrip("/"):
-            found.append((fields[0], line))
-    return found
 
 
 def fstab_uuid(text, mount_point):

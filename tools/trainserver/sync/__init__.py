@@ -8,3 +8,7 @@ Drive's daily cap), report (findings, the state record, metrics). runner.py is t
 runs rclone under the shared uplink (core.uplink) and reads its log as it comes; job.py ties a
 run, a migration and a check together; cli.py is the command line.
 """
+
+# ts-sync's short name, the one name of this tool: its command group (core.cli.tool_group),
+# the "tool" of its findings, and what `ts-alert pipe` makes of /usr/bin/ts-sync.
+TOOL = "sync"

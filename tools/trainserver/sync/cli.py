@@ -6,6 +6,7 @@ import sys
 import click
 
 from trainserver.core import cli as core_cli
+from trainserver.sync import TOOL
 
 STATE_NAME = "sync"
 EXIT_STATUS = {
@@ -20,7 +21,7 @@ EXIT_STATUS = {
 }
 
 
-@core_cli.tool_group("sync", exit_status=EXIT_STATUS)
+@core_cli.tool_group(TOOL, exit_status=EXIT_STATUS)
 def cli():
     """Copy customer data from a Google Cloud Storage bucket to the Shared Drive with rclone
     (Debian's rclone, remotes in [gdrive] rclone_config).

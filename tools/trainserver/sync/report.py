@@ -3,8 +3,8 @@
 from trainserver.core.findings import Finding, Severity
 from trainserver.core.units import format_size
 from trainserver.sync.jsonlog import describe_would
+from trainserver.sync import TOOL
 
-TOOL = "sync"
 GB = 1e9
 
 

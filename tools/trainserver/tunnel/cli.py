@@ -4,9 +4,10 @@ import click
 
 from trainserver.core import cli as core_cli
 from trainserver.core.checks import CHECK_EXIT_STATUS
+from trainserver.tunnel import TOOL
 
 
-@core_cli.tool_group("tunnel", exit_status=CHECK_EXIT_STATUS)
+@core_cli.tool_group(TOOL, exit_status=CHECK_EXIT_STATUS)
 def cli():
     """Check the Cloudflare tunnel that makes the server's web services reachable from outside.
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from trainserver.core.findings import Finding, Severity
 from trainserver.core.metrics import Metric
+from trainserver.tunnel import TOOL
 
-TOOL = "tunnel"
 SUBJECT = "cloudflared"
 # Enough for cloudflared's answer (about 90 bytes) many times over; a larger body is not it.
 MAX_BODY = 64 * 1024

@@ -4,12 +4,13 @@ import click
 
 from trainserver.core import cli as core_cli
 from trainserver.core.checks import CHECK_EXIT_STATUS
+from trainserver.ups import TOOL
 
 
 def _log():
     import logging
 
-    return logging.getLogger("trainserver.ups")
+    return logging.getLogger(__name__)
 
 
 def _load_state(state_file):
@@ -23,21 +24,7 @@ def _load_state(state_file):
         return {}
 
 
-def _now(now_text):
-    import time
-
-    if not now_text:
-        return time.time()
-    from trainserver.core.clock import parse_moment
-
-    try:
-        return parse_moment(now_text).timestamp()
-    except ValueError:
-        raise click.BadParameter(f"not an ISO 8601 time: {now_text!r}",
-                                 param_hint="--now") from None
-
-
-@core_cli.tool_group("ups", exit_status=CHECK_EXIT_STATUS)
+@core_cli.tool_group(TOOL, exit_status=CHECK_EXIT_STATUS)
 def cli():
     """Check the UPS through NUT: battery charge, runtime left, on battery, the last self-test.
 
@@ -52,11 +39,9 @@ def cli():
 
 @cli.command()
 @core_cli.reports(core_cli.CHECK, job="ups")
-@click.option("--now", "now_text", metavar="TIME",
-              help="Judge the self-test's age as of this ISO 8601 time (UTC unless it names "
-                   "an offset).")
+@core_cli.now_option("Judge the self-test's age as of this time.")
 @click.pass_obj
-def check(tool, as_json, now_text):
+def check(tool, as_json, now):
     """Report the UPS's health as findings (tool "ups", subject: [ups] name).
 
     \b
@@ -82,7 +67,10 @@ def check(tool, as_json, now_text):
 
     settings = tool.config["ups"]
     name = settings["name"]
-    now = _now(now_text)
+    if now is None:
+        import time
+
+        now = time.time()
     if not name:
         return checks.report([assess.not_configured()], as_json)
     with tool.lock(wait=checks.CHECK_LOCK_WAIT):

@@ -5,10 +5,10 @@ import sys
 import click
 
 from trainserver.core import cli as core_cli
+from trainserver.users import TOOL
 
 LOCK = "users"
 STATE_NAME = "users"
-TOOL = "users"
 
 EXIT_STATUS = {
     1: "apply: done, with a warning (a person without a key, sshd not reloaded, an sshd "
@@ -19,7 +19,7 @@ EXIT_STATUS = {
 }
 
 
-@core_cli.tool_group("users", exit_status=EXIT_STATUS)
+@core_cli.tool_group(TOOL, exit_status=EXIT_STATUS)
 def cli():
     """The people of [users]: their accounts, subvolumes and SSH keys, and sshd's hardening.
 

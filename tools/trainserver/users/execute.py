@@ -14,7 +14,7 @@ from trainserver.core import commands
 from trainserver.core.errors import ActionError
 from trainserver.users import fsops
 
-log = logging.getLogger("trainserver")
+log = logging.getLogger(__name__)
 MAX_ROUNDS = 500  # 5 people need about 60 steps; this only stops a loop that never ends
 
 

@@ -98,7 +98,7 @@ def check(sshd=SSHD, config=SSHD_CONFIG):
         return result
     result.conffile_present = os.path.exists(result.conffile)
     if not os.path.isdir(PRIVSEP_DIR):
-        if commands.settings.dry_run:
+        if commands.dry_run():
             result.skipped = f"sshd -t not run: {PRIVSEP_DIR} is missing (sshd is not running)"
             return result
         # What ssh.service (RuntimeDirectory=sshd) and Debian's init script make before sshd

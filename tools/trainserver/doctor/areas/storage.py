@@ -1,8 +1,6 @@
 """storage: the RAID's health (ts-storage check), every chunk still of the RAID profile, and
 bcache in writeback mode."""
 
-import os
-
 from trainserver.doctor import parse, tools
 from trainserver.doctor.results import FAIL, PASS, SKIP, Result
 from trainserver.doctor.runner import Probe, run_command
@@ -11,12 +9,11 @@ AREA = "storage"
 
 
 def not_configured(config):
-    """Why the storage is not configured, or None: nothing to test before ts-storage apply."""
-    mount = config["paths"]["storage"]
-    if config["storage"]["backing_devices"] or os.path.ismount(mount):
-        return None
-    return f"storage not configured: [storage] backing_devices is empty and {mount} is not " \
-           f"mounted"
+    """Why the storage is not configured, or None: the rule ts-storage and ts-snapshot use."""
+    from trainserver.core.storage_setup import not_configured as why_not
+
+    why = why_not(config)
+    return f"storage {why}" if why else None
 
 
 def health(ctx):
