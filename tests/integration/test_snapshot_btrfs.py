@@ -27,7 +27,7 @@ MiB = 1024 * 1024
 
 @pytest.fixture
 def storage(btrfs_mount, tmp_path):
-    """The storage layout of DESIGN.md on a fresh BTRFS, and a config pointing at it."""
+    """The storage layout of docs/design.md on a fresh BTRFS, and a config pointing at it."""
     root = btrfs_mount()
     for directory in ("homes", "tensorboard", "workspaces"):
         os.mkdir(os.path.join(root, directory))
@@ -139,7 +139,7 @@ def test_prune_steps_through_weeks_as_the_rules_say(run_tool, storage):
     assert {f.summary for f in findings(again) if f.subject == series} == \
         {f"kept {len(expected)}, deleted 0"}
     assert set(on_disk(root, series)) == {naming.name_for(t) for t in expected}
-    # quotas were never turned on (they make snapshot cleanup ~450x slower: MEASURED.md)
+    # quotas were never turned on (they make snapshot cleanup ~450x slower: docs/measured.md)
     qgroups = subprocess.run(["btrfs", "qgroup", "show", root], capture_output=True, text=True)
     assert qgroups.returncode != 0 and "quota" in qgroups.stderr.lower()
 

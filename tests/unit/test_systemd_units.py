@@ -1,4 +1,4 @@
-"""The shipped units follow the suite's conventions, DESIGN.md's schedule, the exit-status
+"""The shipped units follow the suite's conventions, docs/design.md's schedule, the exit-status
 contract (trainserver(7)) and their sandbox targets."""
 
 import configparser
@@ -12,12 +12,12 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 UNITS = os.path.join(ROOT, "systemd")
 
-# DESIGN.md, "Schedules": timer -> (normalized OnCalendar, must be Persistent)
+# docs/design.md, "Schedules": timer -> (normalized OnCalendar, must be Persistent)
 SCHEDULE = {
     "ts-smart.timer": ("*-*-* 03:00:00", True),
     "ts-gpu-temp.timer": ("*-*-* *:00/15:00", False),
     "ts-oom.timer": ("*-*-* *:00/30:00", False),
-    # hourly, and daily 02:00 and weekly Sun 03:00 through retention: one timer (DESIGN.md)
+    # hourly, and daily 02:00 and weekly Sun 03:00 through retention: one timer (docs/design.md)
     "ts-snapshot.timer": ("*-*-* *:00:00", True),
     "ts-storage.timer": ("*-*-* 00/6:00:00", True),  # BTRFS health every 6 h
     "ts-storage-scrub.timer": ("*-*-01 00:00:00", True),  # scrub monthly
@@ -187,7 +187,7 @@ def test_flush_counts_only_a_message_kept_for_later_as_success():
 @pytest.mark.parametrize("path", timers(), ids=os.path.basename)
 def test_timer_schedule_is_designs(path):
     name = os.path.basename(path)
-    assert name in SCHEDULE, f"add {name}'s schedule from DESIGN.md to SCHEDULE"
+    assert name in SCHEDULE, f"add {name}'s schedule to SCHEDULE and to docs/design.md"
     calendar, persistent = SCHEDULE[name]
     unit = parse(path)
     assert normalized(unit["Timer"]["OnCalendar"]) == calendar

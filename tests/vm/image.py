@@ -26,7 +26,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE_DIR = os.environ.get("TRAINSERVER_VM_CACHE", "/var/cache/trainserver-tests/vm")
 SUITE = "bookworm"
-# The current kernel package is only in bookworm-security (VM-TESTING.md).
+# The current kernel package is only in bookworm-security (docs/vm-testing.md).
 SOURCES = [
     "deb http://deb.debian.org/debian bookworm main",
     "deb http://deb.debian.org/debian bookworm-updates main",
@@ -168,7 +168,7 @@ def _customize(rootfs):
     with open(BAKED) as handle:
         _write(rootfs, "/usr/local/sbin/ts-vm-boot", handle.read(), mode=0o755)
     # Type=simple after multi-user.target: a oneshot that waited for the system to be up would
-    # deadlock boot (VM-TESTING.md).
+    # deadlock boot (docs/vm-testing.md).
     _write(rootfs, "/etc/systemd/system/ts-vm-boot.service", "\n".join([
         "[Unit]",
         "Description=trainserver VM test: run the job on the job disk",

@@ -194,7 +194,7 @@ def _selection(settings):
 def unlock(settings, argv_base):
     """Remove stale locks only (dead process on this host, or older than 30 minutes), before
     exclusive work. Never --remove-all: it also removes a live run's lock, and that run does
-    not notice (MEASURED.md)."""
+    not notice (docs/measured.md)."""
     restic_run(argv_base + ["unlock"], settings, changes=True)
 
 
@@ -217,7 +217,7 @@ def _freed(stdout):
 def _retention(settings, argv_base):
     """restic forget --prune: [findings]. restic prunes only when the forget removed a
     snapshot (0.14 and 0.18); a week that forgot none still gets a prune of its own, which
-    frees what killed backups uploaded (their packs are in no index, MEASURED.md)."""
+    frees what killed backups uploaded (their packs are in no index, docs/measured.md)."""
     from trainserver.core.findings import Finding, Severity
 
     subject = settings.repository
@@ -251,7 +251,7 @@ def _retention(settings, argv_base):
 
 
 def clean_check_caches(settings):
-    # A killed check leaves its temporary cache behind in TMPDIR (MEASURED.md): ours is the
+    # A killed check leaves its temporary cache behind in TMPDIR (docs/measured.md): ours is the
     # cache directory, and a leftover there is from a check of ours that died.
     import glob
     import shutil

@@ -88,7 +88,7 @@ def limit_kib(bytes_per_second):
     if bytes_per_second <= 0:
         # restic reads 0 as "no limit": a caller that wants none leaves the flag out instead.
         raise ValueError(f"a rate limit must be positive (got {bytes_per_second})")
-    # restic's unit is KiB/s (measured, MEASURED.md); never round down to 0, which means unlimited.
+    # restic's unit is KiB/s (docs/measured.md); never round down to 0, which means unlimited.
     return max(1, int(bytes_per_second) // 1024)
 
 

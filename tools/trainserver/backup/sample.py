@@ -1,7 +1,7 @@
 """Which part of the last backup `verify` restores and compares: pure logic.
 
 Whole directories, not single files: restic slows down with many --include patterns (500
-patterns measured 5x slower than one directory, MEASURED.md), so the sample is a few random
+patterns measured 5x slower than one directory, docs/measured.md), so the sample is a few random
 directories whose trees fit the byte budget, and every file under them is compared.
 """
 

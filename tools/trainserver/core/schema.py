@@ -97,7 +97,14 @@ TABLES = {
                         "dpkg --purge removes it."),
         lock_dir=_path("/run/lock", "Directory of the per-tool lock files (one flock per tool)."),
         secrets_dir=_path("/etc/trainserver/secrets",
-                          "Directory of secret files (root, 0700; files 0600)."),
+                          "Directory where ts-docker and ts-gdrive-mount keep the secrets they "
+                          "make or copy (workspace passwords, Grafana's admin password, "
+                          "traefik-users, cloudflared.env, the Drive service account's key); "
+                          "root, 0700. The secret files other keys name (telegram_token_file, "
+                          "password_file, token_file, rclone_config) have defaults of their own "
+                          "and do not follow this key. The package's scripts create "
+                          "/etc/trainserver/secrets, and purge keeps it while it holds a file, "
+                          "whatever this key says."),
         metrics_dir=_path("/var/lib/prometheus/node-exporter",
                           "node-exporter's textfile-collector directory; *.prom files are "
                           "written there atomically."),

@@ -14,7 +14,7 @@ Why each flag (rclone 1.60):
 - The remote control on 127.0.0.1 (core.rclone.RemoteControl), its credentials in the
   environment, for `stats` and the daily re-check.
 Environment: RCLONE_CONFIG, and GOGC=off GOMEMLIMIT=<go_memory_limit>: reads from the cache are
-bound by rclone's own garbage collection; this roughly doubled them (MEASURED.md).
+bound by rclone's own garbage collection; this roughly doubled them (docs/measured.md).
 """
 
 RCLONE = "rclone"

@@ -1,7 +1,7 @@
 """BTRFS simple quotas (squota, kernel 6.7 and later): read them, and switch them on.
 
 Never full qgroups: with hourly snapshots they make snapshot cleanup hundreds of times slower
-(MEASURED.md). Simple quotas account each extent to the subvolume that allocated it, when it is
+(docs/measured.md). Simple quotas account each extent to the subvolume that allocated it, when it is
 allocated, so deleting snapshots costs nothing extra (bench/quota measures it).
 
 Measured on 6.18 (bench/quota and tests/integration/test_quota_btrfs.py):

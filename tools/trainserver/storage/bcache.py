@@ -1,6 +1,6 @@
 """bcache devices as sysfs shows them, read without assuming which bcacheN is which disk.
 
-The bcacheN number of a backing disk changes between boots (VM-TESTING.md), so each device is
+The bcacheN number of a backing disk changes between boots (docs/vm-testing.md), so each device is
 named by its backing disk and its bcache UUID, found through /sys/block/bcacheN/bcache (a link
 to the backing disk's bcache directory) and, for the cache set, its `cache` link.
 """

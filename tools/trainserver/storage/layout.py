@@ -1,6 +1,6 @@
 """What the storage layout is made of, and the arithmetic of the cache partition: pure logic.
 
-The layout is DESIGN.md's: each person's subvolumes (core.people: home, workspace, TensorBoard
+The layout is docs/design.md's: each person's subvolumes (core.people: home, workspace, TensorBoard
 logs, container state) so that snapshots and usage work per person, docker-volumes and each shared cache as a subvolume, and
 plain directories around them. `shared` stays an empty directory: it is the rclone mount point.
 """

@@ -63,7 +63,7 @@ def execute(step, storage):
             raise ActionError(f"not deleting {path}: its snapshots are not all verified "
                               f"read-only and current")
         _btrfsutil().delete_subvolume(path, recursive=True)
-        # Deletion is asynchronous: commit so the space comes back now (MEASURED.md).
+        # Deletion is asynchronous: commit so the space comes back now (docs/measured.md).
         _btrfsutil().sync(storage)
     else:
         raise ActionError(f"step {step.key!r} has nothing to run")
