@@ -163,7 +163,8 @@ FINDING = '{"tool": "tunnel", "check": "ready", "subject": "cloudflared", "sever
 def test_a_sibling_tools_findings_decide_and_its_absence_skips(make_ctx, tmp_path, monkeypatch):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    # Only the stand-ins: the installed package (autopkgtest) has the real ts-tunnel in /usr/bin.
+    monkeypatch.setenv("PATH", str(bin_dir))
     ctx = make_ctx()
     result = tools.check(ctx, "network", "tunnel", "ts-tunnel", ["check", "--json"])
     assert (result.status, result.reason) == (SKIP, "ts-tunnel is not installed")
