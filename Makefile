@@ -87,8 +87,10 @@ vm-programs:
 
 # Every whole-machine autopkgtest (isolation-machine) in a fresh qemu guest each, plus the
 # harness's own robustness tests (timeout, interrupt).
+# -s: each scenario's start, its steps and their times as they happen (a scenario takes
+# minutes; pytest would otherwise show one dot for it at its end).
 vm-test: vm-programs deb
-	TRAINSERVER_DEB=$(DEB) $(PYTHON) -m pytest -q -m vm tests/vm
+	TRAINSERVER_DEB=$(DEB) $(PYTHON) -m pytest -q -s -m vm tests/vm
 
 bench:
 	$(PYTHON) bench/startup
