@@ -1,6 +1,7 @@
 # trainserver: build, test and demo. Run as root on Debian 12 (bookworm).
 #
-#   make demo    build the package, boot a Debian 12 guest under qemu and show it at work
+#   make demo    build the package, boot a Debian 13 guest under qemu and show it at work
+#                (make demo SUITE=bookworm: a Debian 12 guest)
 #   make check   install build and test dependencies, then run every test (what CI runs)
 
 # Debian's own interpreter and tools: pybuild calls python3.11 from PATH, and a pyenv or venv
@@ -10,6 +11,10 @@ PYTHON := /usr/bin/python3
 VERSION := $(shell dpkg-parsechangelog -S Version 2>/dev/null || sed -n '1s/.*(\(.*\)).*/\1/p' debian/changelog)
 DIST := dist
 DEB := $(DIST)/trainserver_$(VERSION)_all.deb
+# The guest's release for the demo and `make vm-run`: trixie (Debian 13) or bookworm (Debian 12).
+SUITE ?= trixie
+# What the clean-chroot builds make (tests/build/clean-build): each release's own package.
+CLEAN_DEB = $(DIST)/$(1)/trainserver_$(VERSION)_all.deb
 # Programs the tests drive for real, the package's own Python dependencies (the tests run the
 # tools from the source tree before the .deb is installed), and the tools to build, lint and
 # test the package.
@@ -20,7 +25,8 @@ TEST_PACKAGES := python3-pyudev python3-requests tzdata \
 	acl openssh-server openssh-client python3-seccomp fuse3 docker-compose python3-yaml iproute2 prometheus \
 	ufw fail2ban nut-server nut-client
 
-.PHONY: all deps test unit integration deb lint install autopkgtest vm-test vm-programs check demo bench clean
+.PHONY: all deps test unit integration deb lint install install-deb autopkgtest autopkgtest-deb \
+	clean-builds clean-build-bookworm clean-build-trixie vm-test vm-programs vm-upgrade check demo bench clean
 
 all: deb
 
@@ -49,8 +55,9 @@ integration:
 
 test: unit integration
 
+# dist/ also holds the clean builds (dist/bookworm, dist/trixie) and the guests' logs (dist/vm).
 deb:
-	rm -rf $(DIST) && mkdir -p $(DIST)
+	mkdir -p $(DIST) && rm -f $(DIST)/trainserver_*
 	dpkg-buildpackage -us -uc --build=source,binary
 	mv ../trainserver_$(VERSION)_all.deb ../trainserver_$(VERSION).dsc \
 		../trainserver_$(VERSION).tar.xz ../trainserver_$(VERSION)_*.buildinfo \
@@ -60,37 +67,76 @@ deb:
 lint: deb
 	lintian --fail-on error,warning --info --display-info $(DIST)/trainserver_$(VERSION)_*.changes
 
-install: deb
+# A clean-chroot build of each release, as a buildd makes it: only build-essential and the
+# Build-Depends, with and without the test dependencies (nocheck), each release's lintian.
+# The two run side by side (`make -j2 clean-builds`): each is mostly downloads, dpkg and one
+# single-threaded pytest.
+clean-builds: clean-build-bookworm clean-build-trixie
+clean-build-%:
+	$(PYTHON) tests/build/clean-build $*
+
+install: deb install-deb
+install-deb:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall ./$(DEB)
 
 # The null runner runs the tests on this machine; they change nothing but install the package.
 # It runs only the tests that need no whole machine: the isolation-machine ones (which it would
 # report as skipped, exit 2) run in a qemu guest under vm-test.
+# NULL_SKIP: tests left out (make check leaves out `unit`: both clean builds ran those tests,
+# on the same code, a few minutes before; `units` and `help` test what installing adds).
+NULL_SKIP ?=
 NULL_TESTS = $(shell $(PYTHON) -c 'from tests.vm.harness import parse_control; \
-	print(" ".join("--test-name " + t.name for t in parse_control() if not t.needs_machine))')
-autopkgtest: deb
+	print(" ".join("--test-name " + t.name for t in parse_control() \
+	               if not t.needs_machine and t.name not in "$(NULL_SKIP)".split()))')
+autopkgtest: deb autopkgtest-deb
+autopkgtest-deb:
+	rm -rf $(DIST)/autopkgtest
 	autopkgtest --output-dir $(DIST)/autopkgtest $(NULL_TESTS) $(DEB) ./ -- null
 
-# The unit tests run inside the package build (dh_auto_test, with the Build-Depends alone) and
-# again against the installed package (autopkgtest): not a third time here.
-check: deps lint integration install autopkgtest vm-test
+# The unit tests run inside each clean build (dh_auto_test, with the Build-Depends alone): not
+# a third time against the installed package. What this machine (Debian 12) installs and tests
+# is its release's clean build; the guests install their own release's.
+check: deps
+	$(MAKE) -j2 clean-builds
+	$(MAKE) integration
+	$(MAKE) install-deb autopkgtest-deb DEB=$(call CLEAN_DEB,bookworm) NULL_SKIP=unit
+	$(PYTHON) tests/vm/run --check-programs
+	TRAINSERVER_DEB_BOOKWORM=$(call CLEAN_DEB,bookworm) TRAINSERVER_DEB_TRIXIE=$(call CLEAN_DEB,trixie) \
+		$(PYTHON) -m pytest -q -s -m vm $(VM_TEST_ARGS) tests/vm
 
-# The README's first command: build the .deb, boot the Debian 12 guest (tests/vm/) and show the
+# The README's first command: build the .deb, boot the Debian 13 guest (tests/vm/) and show the
 # suite at work on its emulated disks. The guest image is built once and cached.
-demo: deps deb
-	$(PYTHON) tests/vm/run --demo --deb $(DEB)
+# nocheck: the demo shows the suite at work; the unit tests are `make check`'s (a minute or two).
+# The build's 800 lines go to BUILD_LOG, as apt's go to DEPS_LOG.
+BUILD_LOG ?= /var/log/trainserver-tests/build.log
+demo: deps
+	@: > $(BUILD_LOG)
+	@DEB_BUILD_OPTIONS=nocheck tests/logged $(BUILD_LOG) "demo: building the package" \
+		$(MAKE) --no-print-directory deb
+	$(PYTHON) tests/vm/run --demo --suite $(SUITE) --deb $(DEB)
 
 # Names in one line what the VM harness needs and this machine lacks (qemu, mmdebstrap, ...),
 # before the package is built.
 vm-programs:
 	@$(PYTHON) tests/vm/run --check-programs
 
-# Every whole-machine autopkgtest (isolation-machine) in a fresh qemu guest each, plus the
-# harness's own robustness tests (timeout, interrupt).
+# The whole-machine autopkgtests (isolation-machine) in fresh qemu guests, Debian 13 and 12
+# (tests/vm/harness.py SUITE_TESTS says which run on which), the demo, and the harness's own
+# robustness tests (timeout, interrupt). Each guest installs this machine's `make deb`
+# ($TRAINSERVER_DEB); `make check` gives each release its clean build instead.
 # -s: each scenario's start, its steps and their times as they happen (a scenario takes
 # minutes; pytest would otherwise show one dot for it at its end).
+# VM_TEST_ARGS: more pytest arguments (.ci/run deselects the demo, which it runs on a fresh
+# machine instead).
 vm-test: vm-programs deb
-	TRAINSERVER_DEB=$(DEB) $(PYTHON) -m pytest -q -s -m vm tests/vm
+	TRAINSERVER_DEB=$(DEB) $(PYTHON) -m pytest -q -s -m vm $(VM_TEST_ARGS) tests/vm
+
+# Not in CI (it needs deb.debian.org and takes some 40 minutes under TCG): a configured Debian 12
+# guest with the Debian 12 build is dist-upgraded to Debian 13, then gets the Debian 13 build
+# (tests/vm/upgrade; docs/vm-testing.md). Uses `make clean-builds`' packages.
+vm-upgrade: vm-programs
+	$(PYTHON) tests/vm/upgrade --bookworm-deb $(call CLEAN_DEB,bookworm) \
+		--trixie-deb $(call CLEAN_DEB,trixie)
 
 bench:
 	$(PYTHON) bench/startup

@@ -588,21 +588,34 @@ def test_restore_never_overwrites_live_data_unless_asked(run_tool, server):
     assert backup(run_tool, server, "run", "--json").returncode == 0
     with open(live, "w") as handle:
         handle.write("edited after the backup\n")
-    result = backup(run_tool, server, "restore", live)
+    # The default destination is the path itself, as in ts-snapshot restore: refused while
+    # it exists.
+    refused = backup(run_tool, server, "restore", live)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"{live} exists: not overwritten" in refused.stderr
+    assert "--to" in refused.stderr and "--overwrite" in refused.stderr
+    assert open(live).read() == "edited after the backup\n"
+    beside = live + ".from-backup"
+    result = backup(run_tool, server, "restore", live, "--to", beside, "--from", "latest")
     assert result.returncode == 0, result.stderr
-    [copy] = [p for p in os.listdir(os.path.dirname(live)) if p.startswith("data.txt.restored-")]
-    assert open(os.path.join(os.path.dirname(live), copy)).read() == \
-        "homes/alice: first version\n"
+    assert open(beside).read() == "homes/alice: first version\n"
     assert open(live).read() == "edited after the backup\n"
-    refused = backup(run_tool, server, "restore", live, "--to", live)
-    assert refused.returncode == 2 and "--overwrite" in refused.stderr
+    dry = backup(run_tool, server, "restore", live, "--overwrite", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would be kept as " + live + ".replaced-" in dry.stdout, dry.stdout
     assert open(live).read() == "edited after the backup\n"
-    replaced = backup(run_tool, server, "restore", live, "--to", live, "--overwrite")
+    [snapshot] = json.loads(backup(run_tool, server, "snapshots", "--json").stdout)
+    replaced = backup(run_tool, server, "restore", live, "--overwrite",
+                      "--from", snapshot["short_id"])
     assert replaced.returncode == 0, replaced.stderr
     assert open(live).read() == "homes/alice: first version\n"
     [old] = [p for p in os.listdir(os.path.dirname(live)) if p.startswith("data.txt.replaced-")]
+    assert f"the version it replaced is kept as {os.path.dirname(live)}/{old}" in \
+        replaced.stdout
     assert open(os.path.join(os.path.dirname(live), old)).read() == "edited after the backup\n"
     assert not [p for p in os.listdir(os.path.dirname(live)) if p.startswith(".ts-backup-")]
+    # --snapshot is gone: the source of a restore is --from in both tools.
+    assert backup(run_tool, server, "restore", live, "--snapshot", "latest").returncode == 3
 
 
 @DEBIAN12_ONLY
@@ -630,7 +643,7 @@ def test_restoring_a_whole_subvolume_over_itself_keeps_it_a_subvolume(run_tool, 
     os.unlink(os.path.join(root, "data.txt"))
     changed = tree(root)
 
-    result = backup(run_tool, server, "restore", root, "--to", root, "--overwrite")
+    result = backup(run_tool, server, "restore", root, "--overwrite")
     assert result.returncode == 0, result.stdout + result.stderr
     assert btrfsutil.is_subvolume(root) and btrfsutil.is_subvolume(state)
     assert tree(root) == backed_up

@@ -4,7 +4,6 @@ conversion, and passes again after the balance it names; a real snapshot is foun
 and the GPU skip here with the reason; the internet probe passes, fails and is cut at
 probe_timeout; HTTPS through a TLS server with SNI. Needs root, btrfs-progs, openssl."""
 
-import glob
 import json
 import os
 import shlex
@@ -21,40 +20,6 @@ pytestmark = pytest.mark.root
 
 
 @pytest.fixture
-def raid10(tmp_path):
-    """Four 512 MiB loop devices, BTRFS RAID10 mounted at tmp_path/storage, an fstab naming
-    it; everything unmounted, detached and removed afterwards, also when the test fails."""
-    images, devices, uuid = [], [], None
-    mount_point = tmp_path / "storage"
-    mount_point.mkdir()
-    try:
-        for index in range(4):
-            image = tmp_path / f"disk{index}.img"
-            subprocess.run(["truncate", "-s", "512M", str(image)], check=True)
-            images.append(image)
-            devices.append(subprocess.run(["losetup", "--find", "--show", str(image)], check=True,
-                                          capture_output=True, text=True).stdout.strip())
-        subprocess.run(["mkfs.btrfs", "-q", "-d", "raid10", "-m", "raid10", *devices],
-                       check=True, capture_output=True)
-        subprocess.run(["mount", devices[0], str(mount_point)], check=True)
-        uuid = subprocess.run(["findmnt", "-no", "UUID", str(mount_point)], check=True,
-                              capture_output=True, text=True).stdout.strip()
-        (tmp_path / "fstab").write_text(f"UUID={uuid} {mount_point} btrfs noatime 0 0\n")
-        yield str(mount_point)
-    finally:
-        if os.path.ismount(mount_point):
-            if subprocess.run(["umount", str(mount_point)]).returncode:
-                subprocess.run(["umount", "--lazy", str(mount_point)])
-        for device in devices:
-            subprocess.run(["losetup", "--detach", device], capture_output=True)
-        for image in images:
-            image.unlink(missing_ok=True)
-        if uuid:  # btrfs-progs keeps each filesystem's scrub record in /var/lib/btrfs
-            for leftover in glob.glob(f"/var/lib/btrfs/scrub.*{uuid}*"):
-                os.unlink(leftover)
-
-
-@pytest.fixture
 def setup(tmp_path, raid10, tool_path):
     """(config writer, env): the source tree's ts-* tools as programs on PATH first."""
     bin_dir = os.path.dirname(tool_path("ts-storage"))
@@ -65,7 +30,7 @@ def setup(tmp_path, raid10, tool_path):
     def write(doctor=""):
         state = tmp_path / "state"
         path = tmp_path / "trainserver.toml"
-        path.write_text(f'[paths]\nstorage = "{raid10}"\nstate_dir = "{state}"\n'
+        path.write_text(f'[paths]\nstorage = "{raid10["mount"]}"\nstate_dir = "{state}"\n'
                         f'lock_dir = "{state}"\nmetrics_dir = "{state}/metrics"\n'
                         f'[storage]\nfstab = "{tmp_path}/fstab"\n'
                         f'[snapshot]\nsubvolumes = ["homes/*"]\n'
@@ -88,15 +53,16 @@ def doctor(run_tool, env, config, *args):
 
 def test_storage_backups_timers_gpu_on_a_real_raid10(run_tool, setup, raid10):
     write, env = setup
+    mount = raid10["mount"]
     config = write('internet_address = ""')
-    subprocess.run(["btrfs", "subvolume", "create", f"{raid10}/homes"], check=True,
+    subprocess.run(["btrfs", "subvolume", "create", f"{mount}/homes"], check=True,
                    capture_output=True)
-    subprocess.run(["btrfs", "subvolume", "create", f"{raid10}/homes/alice"], check=True,
+    subprocess.run(["btrfs", "subvolume", "create", f"{mount}/homes/alice"], check=True,
                    capture_output=True)
     created = run_tool("ts-snapshot", "--config", config, "create", "--json", env=env)
     assert created.returncode == 0, created.stdout + created.stderr
     # ts-storage check warns until a scrub is on record: the doctor would fail on it.
-    subprocess.run(["btrfs", "scrub", "start", "-B", raid10], check=True, capture_output=True)
+    subprocess.run(["btrfs", "scrub", "start", "-B", mount], check=True, capture_output=True)
 
     status, found, total, took = doctor(run_tool, env, config)
     print(json.dumps(total), f"{took:.2f} s with start-up")
@@ -107,7 +73,7 @@ def test_storage_backups_timers_gpu_on_a_real_raid10(run_tool, setup, raid10):
     assert found[("storage", "bcache writeback")]["status"] == "SKIP"
     snapshot = found[("backups", "snapshot")]
     assert snapshot["status"] == "PASS", snapshot
-    assert f"{raid10}/snapshots/homes/alice/" in snapshot["reason"]
+    assert f"{mount}/snapshots/homes/alice/" in snapshot["reason"]
     assert found[("backups", "restic")]["reason"] == \
         "backup not configured ([backup] repository is empty)"
     if not os.path.isdir("/run/systemd/system"):
@@ -121,7 +87,7 @@ def test_storage_backups_timers_gpu_on_a_real_raid10(run_tool, setup, raid10):
 
     # A device replacement done without a convert leaves "single" chunks: here, by converting
     # the metadata (and with it the system chunks) on purpose.
-    subprocess.run(["btrfs", "balance", "start", "-f", "-mconvert=single", raid10], check=True,
+    subprocess.run(["btrfs", "balance", "start", "-f", "-mconvert=single", mount], check=True,
                    capture_output=True)
     status, found, total, took = doctor(run_tool, env, config, "--only", "storage")
     chunks = found[("storage", "chunks raid10")]
@@ -130,7 +96,7 @@ def test_storage_backups_timers_gpu_on_a_real_raid10(run_tool, setup, raid10):
     assert "System single" in chunks["reason"] and "Metadata single" in chunks["reason"]
     assert "Data" not in chunks["reason"]
     assert chunks["investigate"] == ("btrfs balance start -dconvert=raid10,soft "
-                                     f"-mconvert=raid10,soft {raid10}")
+                                     f"-mconvert=raid10,soft {mount}")
     # The command it names repairs it.
     subprocess.run(shlex.split(chunks["investigate"]), check=True, capture_output=True)
     status, found, total, took = doctor(run_tool, env, config, "--only", "storage")

@@ -21,7 +21,7 @@ import pytest
 
 import docker_engine
 from tests.conftest import tool_argv, tool_env
-from trainserver.core.findings import exit_status, parse_line
+from tool_findings import findings_of
 
 pytestmark = pytest.mark.root
 
@@ -148,12 +148,8 @@ def conf(tmp_path):
     return write
 
 
-def findings_of(result):
-    assert "Traceback" not in result.stderr, result.stderr
-    found = [parse_line(line, n) for n, line in enumerate(result.stdout.splitlines(), 1)]
-    assert found, result.stderr
-    assert result.returncode == exit_status(found), (result.returncode, result.stdout)
-    return {f.check: f for f in found}
+def by_check(result):
+    return {f.check: f for f in findings_of(result)}
 
 
 def user_input_rules(iptables_text):
@@ -210,7 +206,7 @@ def test_apply_rules_idempotence_and_removed_network(netns, conf):
     assert "-s fd00:1::/64" not in netns.run(["ip6tables", "-S"], check=True).stdout
     assert f"-A ufw-user-input -s {LAN} -p tcp -m tcp --dport 22 -j ACCEPT" in netns.iptables()
 
-    check = findings_of(netns.tool("--config", conf([LAN]), "check", "--json"))
+    check = by_check(netns.tool("--config", conf([LAN]), "check", "--json"))
     assert check["ufw"].severity.label == "ok"
     assert check["policy"].severity.label == "ok"
     assert check["rules"].severity.label == "ok"
@@ -276,13 +272,13 @@ def test_empty_lan_is_a_config_gap(netns, conf):
     result = netns.tool("--config", conf([]), "apply")
     assert result.returncode == 3
     assert "[firewall] lan_networks: empty" in result.stderr
-    check = findings_of(netns.tool("--config", conf([]), "check", "--json"))
+    check = by_check(netns.tool("--config", conf([]), "check", "--json"))
     assert list(check) == ["config"] and check["config"].severity.label == "ok"
     assert "not configured" in check["config"].summary
 
 
 def test_check_on_a_bare_firewall(netns, conf):
-    check = findings_of(netns.tool("--config", conf(), "check", "--json"))
+    check = by_check(netns.tool("--config", conf(), "check", "--json"))
     assert check["ufw"].severity.label == "critical" and "inactive" in check["ufw"].summary
     assert check["policy"].severity.label == "ok"  # Debian's /etc/default/ufw says DROP
     assert check["rules"].severity.label == "critical"
@@ -349,7 +345,7 @@ def test_fail2ban_running_jail_seen_by_check(netns, conf, tmp_path):
         f"[Definition]\nlogtarget = {tmp_path}/fail2ban.log\ndbfile = :memory:\n")
     netns.run(["fail2ban-client", "-x", "start"], check=True, timeout=60)
     try:
-        check = findings_of(netns.tool("--config", conf(), "check", "--json"))
+        check = by_check(netns.tool("--config", conf(), "check", "--json"))
         assert check["fail2ban"].severity.label == "ok", check["fail2ban"].summary
         assert "sshd jail is running: 0 banned now" in check["fail2ban"].summary
         again = netns.tool("--config", conf(), "apply")
@@ -380,7 +376,7 @@ def test_published_ports_beyond_the_lan(netns, conf, bridged_dockerd):
     subprocess.run(docker + ["run", "-d", "--name", "local", "-p", "127.0.0.1:18082:80", image,
                              "sleep", "600"], check=True, capture_output=True, env=env)
     try:
-        check = findings_of(netns.tool("--config", conf(), "check", "--json",
+        check = by_check(netns.tool("--config", conf(), "check", "--json",
                                        env={"DOCKER_HOST": host}))
         ports = check["docker-ports"]
         assert ports.severity.label == "critical", ports.summary
@@ -388,14 +384,14 @@ def test_published_ports_beyond_the_lan(netns, conf, bridged_dockerd):
         assert "18082" not in ports.summary
         assert ports.value == 1
         subprocess.run(docker + ["rm", "-f", "open"], check=True, capture_output=True, env=env)
-        check = findings_of(netns.tool("--config", conf(), "check", "--json",
+        check = by_check(netns.tool("--config", conf(), "check", "--json",
                                        env={"DOCKER_HOST": host}))
         assert check["docker-ports"].severity.label == "ok", check["docker-ports"].summary
         assert check["docker-ports"].summary.startswith("1 published container ports, none beyond")
     finally:
         subprocess.run(docker + ["rm", "-f", "open", "local"], capture_output=True, env=env)
     # No engine at that address: ok, "not running".
-    check = findings_of(netns.tool("--config", conf(), "check", "--json",
+    check = by_check(netns.tool("--config", conf(), "check", "--json",
                                    env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"}))
     assert check["docker-ports"].severity.label == "ok"
     assert "not running" in check["docker-ports"].summary

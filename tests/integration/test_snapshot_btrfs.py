@@ -180,7 +180,7 @@ def shared_bytes(path):
     return int(total), int(exclusive)
 
 
-def test_restore_uses_reflinks_and_never_overwrites_unasked(run_tool, storage):
+def test_restore_uses_reflinks_and_never_overwrites_unasked(run_tool, storage, tmp_path):
     root, config = storage
     home = os.path.join(root, "homes/alice")
     os.makedirs(os.path.join(home, "project/data"))
@@ -210,11 +210,21 @@ def test_restore_uses_reflinks_and_never_overwrites_unasked(run_tool, storage):
     train = os.path.join(home, "project/train.py")
     refused = snap(run_tool, config, "restore", train)
     assert refused.returncode == 2 and "not overwritten" in refused.stderr
+    assert "give --to for another place, or --overwrite" in refused.stderr
     assert open(train).read() == "version 2\n"
     # --dry-run changes nothing
     dry = snap(run_tool, config, "restore", "--overwrite", "--dry-run", train)
     assert dry.returncode == 0 and open(train).read() == "version 2\n"
+    assert "would be kept as " + train + ".replaced-" in dry.stdout, dry.stdout
     assert not [n for n in os.listdir(os.path.dirname(train)) if ".replaced-" in n]
+    # a copy that cannot be made (no reflinks off BTRFS) leaves the live file as it was
+    (tmp_path / "ext4").mkdir()
+    off_btrfs = tmp_path / "ext4" / "train.py"
+    off_btrfs.write_text("elsewhere\n")
+    failed = snap(run_tool, config, "restore", train, "--to", str(off_btrfs), "--overwrite")
+    assert failed.returncode == 2, failed.stdout + failed.stderr
+    assert os.listdir(off_btrfs.parent) == ["train.py"]
+    assert off_btrfs.read_text() == "elsewhere\n"
     # --to another place
     elsewhere = os.path.join(home, "train-v1.py")
     assert snap(run_tool, config, "restore", train, "--to", elsewhere).returncode == 0
@@ -226,6 +236,8 @@ def test_restore_uses_reflinks_and_never_overwrites_unasked(run_tool, storage):
     assert open(train).read() == "version 1\n"
     [aside] = [n for n in os.listdir(os.path.dirname(train)) if n.startswith("train.py.replaced-")]
     assert open(os.path.join(os.path.dirname(train), aside)).read() == "version 2\n"
+    assert f"kept as {os.path.dirname(train)}/{aside}" in done.stdout
+    assert not [n for n in os.listdir(os.path.dirname(train)) if n.startswith(".ts-snapshot")]
     # a snapshot that does not exist, and a path outside every series, are clear errors
     missing = snap(run_tool, config, "restore", train, "--to", elsewhere + "2", "--from",
                    "20000101T000000Z")
@@ -334,21 +346,29 @@ def test_a_run_waits_for_another_that_finishes_in_time(run_tool, storage):
     assert on_disk(root, "homes/alice")
 
 
-def _plain_directory_config(tmp_path, fstab_text):
+def _plain_directory_config(tmp_path, fstab_text, storage_keys=""):
     (tmp_path / "fstab").write_text(fstab_text)
     config = tmp_path / "trainserver.toml"
     config.write_text(f'[paths]\nstorage = "{tmp_path}"\nstate_dir = "{tmp_path}/s"\n'
                       f'lock_dir = "{tmp_path}/s"\nmetrics_dir = "{tmp_path}/s/m"\n'
-                      f'[storage]\nfstab = "{tmp_path}/fstab"\n')
+                      f'[storage]\nfstab = "{tmp_path}/fstab"\n{storage_keys}')
     return {"TRAINSERVER_CONFIG": str(config)}
 
 
-def test_configured_storage_that_is_not_btrfs_is_unknown(run_tool, tmp_path):
-    env = _plain_directory_config(tmp_path, f"UUID=495223b3 {tmp_path} btrfs noatime 0 0\n")
-    result = run_tool("ts-snapshot", "run", "--json", env=env)
-    assert result.returncode == 3
-    [finding] = findings(result)
-    assert finding.severity.label == "unknown" and "not a mounted BTRFS" in finding.summary
+@pytest.mark.parametrize("fstab_entry, storage_keys", [
+    (True, ""),  # built once, then not mounted
+    (False, 'backing_devices = ["/dev/disk/by-id/ata-HDD1", "/dev/disk/by-id/ata-HDD2"]\n'),
+], ids=["fstab entry", "devices in [storage]"])
+def test_configured_storage_that_is_not_there_is_critical(run_tool, tmp_path, fstab_entry,
+                                                           storage_keys):
+    fstab = f"UUID=495223b3 {tmp_path} btrfs noatime 0 0\n" if fstab_entry else ""
+    env = _plain_directory_config(tmp_path, fstab, storage_keys)
+    for command in ("run", "create", "prune"):
+        result = run_tool("ts-snapshot", command, "--json", env=env)
+        assert result.returncode == 2, (command, result.stdout + result.stderr)
+        [finding] = findings(result)
+        assert finding.severity.label == "critical" and "not a mounted BTRFS" in finding.summary
+    assert not os.path.exists(tmp_path / "snapshots")
 
 
 def test_a_machine_without_the_storage_gets_one_ok_finding_and_nothing_done(run_tool,

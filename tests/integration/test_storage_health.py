@@ -2,7 +2,6 @@
 faults injected for real: a corrupted copy repaired by scrub, a missing device (degraded
 mount), a filesystem filled past the warning, quotas turned on. Needs root and btrfs-progs."""
 
-import glob
 import json
 import os
 import subprocess
@@ -14,47 +13,6 @@ from trainserver.core.lock import ToolLock
 
 pytestmark = pytest.mark.root
 MiB = 2**20
-
-
-@pytest.fixture
-def raid10(tmp_path):
-    """Four loop devices, BTRFS RAID10 mounted at tmp_path/storage, an fstab naming it, a
-    config; everything detached and removed afterwards, also when the test fails."""
-    images, devices, uuid = [], [], None
-    mount_point = tmp_path / "storage"
-    mount_point.mkdir()
-    try:
-        for index in range(4):
-            image = tmp_path / f"disk{index}.img"
-            subprocess.run(["truncate", "-s", "512M", str(image)], check=True)
-            images.append(image)
-            devices.append(subprocess.run(["losetup", "--find", "--show", str(image)], check=True,
-                                          capture_output=True, text=True).stdout.strip())
-        subprocess.run(["mkfs.btrfs", "-q", "-L", "tstest", "-d", "raid10", "-m", "raid10",
-                        *devices], check=True, capture_output=True)
-        subprocess.run(["mount", devices[0], str(mount_point)], check=True)
-        uuid = subprocess.run(["findmnt", "-no", "UUID", str(mount_point)], check=True,
-                              capture_output=True, text=True).stdout.strip()
-        (tmp_path / "fstab").write_text(f"UUID={uuid} {mount_point} btrfs noatime 0 0\n")
-        config = tmp_path / "trainserver.toml"
-        state = tmp_path / "state"
-        config.write_text(f'[paths]\nstorage = "{mount_point}"\nstate_dir = "{state}"\n'
-                          f'lock_dir = "{state}"\nmetrics_dir = "{state}/metrics"\n'
-                          f'[storage]\nfstab = "{tmp_path}/fstab"\n')
-        yield {"mount": str(mount_point), "devices": devices, "images": images,
-               "config": str(config), "uuid": uuid}
-    finally:
-        if os.path.ismount(mount_point):
-            if subprocess.run(["umount", str(mount_point)]).returncode:
-                subprocess.run(["umount", "--lazy", str(mount_point)])
-        for device in devices:
-            subprocess.run(["losetup", "--detach", device], capture_output=True)
-        for image in images:
-            image.unlink(missing_ok=True)
-        # btrfs-progs keeps each filesystem's scrub results in /var/lib/btrfs: not ours to keep
-        if uuid:
-            for leftover in glob.glob(f"/var/lib/btrfs/scrub.*{uuid}*"):
-                os.unlink(leftover)
 
 
 def storage(run_tool, fs, *args):

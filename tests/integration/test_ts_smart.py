@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from trainserver.core.findings import exit_status, parse_line
+from tool_findings import findings_of
 from trainserver.core.lock import ToolLock
 
 pytestmark = pytest.mark.root
@@ -50,18 +50,9 @@ def conf(tmp_path):
     return write
 
 
-def findings_of(result):
-    assert "Traceback" not in result.stderr, result.stderr
-    findings = [parse_line(line, n) for n, line in enumerate(result.stdout.splitlines(), 1)]
-    assert findings, result.stderr
-    assert result.returncode == exit_status(findings), (result.returncode, result.stdout)
-    assert all(f.tool == "smart" for f in findings)
-    return findings
-
-
 def test_check_every_disk_smartctl_finds(run_tool, conf, tmp_path):
     result = run_tool("ts-smart", "--config", str(conf()), "check", "--json")
-    findings = findings_of(result)
+    findings = findings_of(result, tool="smart")
     names = scanned_names()
     (scan,) = [f for f in findings if f.check == "scan"]
     if not names:
@@ -92,7 +83,7 @@ def a_real_disk():
 def test_configured_devices_replace_the_scan(run_tool, conf):
     disk = a_real_disk()
     result = run_tool("ts-smart", "--config", str(conf([disk, MISSING])), "check", "--json")
-    findings = findings_of(result)
+    findings = findings_of(result, tool="smart")
     (scan,) = [f for f in findings if f.check == "scan"]
     assert scan.summary == f"2 disks from [smart] devices: {disk}, {MISSING}"
     # Whatever this disk is (virtio: smartctl cannot tell its type), it has a smartctl finding.

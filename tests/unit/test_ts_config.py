@@ -134,3 +134,48 @@ def test_help_and_version(run_tool):
     assert result.returncode == 0
     assert "Exit status: 0 success; 3 usage error" in " ".join(result.stdout.split())
     assert run_tool("ts-config", "--version").stdout == f"ts-config {__version__}\n"
+
+
+def test_get_prints_one_effective_value(run_tool, tmp_path):
+    path = tmp_path / "trainserver.toml"
+    path.write_text('[paths]\nsecrets_dir = "/srv/site secrets"\n[snapshot]\nkeep_hourly = 12\n'
+                    '[backup]\nhealthcheck_url = "https://hc-ping.example/5a1d-secret-uuid"\n')
+
+    def get(name):
+        result = run_tool("ts-config", "--config", str(path), "get", name)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert get("paths.secrets_dir") == "/srv/site secrets\n"
+    assert get("snapshot.keep_hourly") == "12\n"
+    assert get("paths.storage") == "/mnt/storage\n"  # a default
+    assert get("backup.healthcheck_url") == "********\n"
+    assert get("storage.backing_devices") == "[]\n"
+
+
+def test_get_reads_its_table_when_another_is_invalid(run_tool, tmp_path):
+    path = tmp_path / "trainserver.toml"
+    path.write_text('[paths]\nsecrets_dir = "/srv/secrets"\n[backup]\nbandwith = "1"\n')
+    result = run_tool("ts-config", "--config", str(path), "get", "paths.secrets_dir")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "/srv/secrets\n"
+    assert "problems outside [paths]" in result.stderr
+
+
+@pytest.mark.parametrize("text, error", [
+    ('[paths]\nsecrets_dir = "relative"\n', '[paths] secrets_dir: expected an absolute path'),
+    ("[paths\n", "not valid TOML"),
+])
+def test_get_fails_when_the_value_cannot_be_read(run_tool, tmp_path, text, error):
+    path = tmp_path / "trainserver.toml"
+    path.write_text(text)
+    result = run_tool("ts-config", "--config", str(path), "get", "paths.secrets_dir")
+    assert (result.returncode, result.stdout) == (3, "")
+    assert error in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_get_unknown_key_is_a_usage_error(run_tool):
+    result = run_tool("ts-config", "get", "paths.secret_dir")
+    assert result.returncode == 3
+    assert 'no such key: paths.secret_dir; did you mean "paths.secrets_dir"?' in result.stderr

@@ -99,7 +99,7 @@ WITHOUT_DRY_RUN = {
 CHECKS = {
     "ts-alert status", "ts-alert overdue", "ts-backup snapshots", "ts-backup status",
     "ts-backup verify", "ts-caches status", "ts-config check", "ts-config show",
-    "ts-config default", "ts-docker status", "ts-doctor run", "ts-doctor digest",
+    "ts-config default", "ts-config get", "ts-docker status", "ts-doctor run", "ts-doctor digest",
     "ts-firewall plan", "ts-firewall check", "ts-gdrive-mount cache-size",
     "ts-gdrive-mount stats", "ts-gpu-temp check", "ts-oom check", "ts-quota report",
     "ts-quota show", "ts-quota digest", "ts-smart check", "ts-smart scan", "ts-snapshot plan",
@@ -177,3 +177,29 @@ def test_each_core_module_imports_alone(module):
     result = subprocess.run([sys.executable, "-c", f"import trainserver.core.{module}"],
                             capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_every_now_option_is_the_core_one():
+    """--now is an ISO 8601 time in every tool: each one is core.cli.now_option."""
+    from trainserver.core import cli as core_cli
+
+    own = [name for script, target in SCRIPTS
+           for name, command in commands_of(script, target).items()
+           for param in command.params
+           if "--now" in param.opts and param.callback is not core_cli._moment]
+    assert own == [], "use core.cli.now_option"
+
+
+def test_both_restores_speak_one_vocabulary():
+    """ts-snapshot restore and ts-backup restore: the same options, the same default place."""
+    targets = dict(SCRIPTS)
+    restores = [load_command(targets[script]).commands["restore"]
+                for script in ("ts-snapshot", "ts-backup")]
+    options = [sorted(opt for param in command.params for opt in param.opts)
+               for command in restores]
+    assert options[0] == options[1] == ["--dry-run", "--from", "--overwrite", "--to", "-n", "path"]
+    helps = [{param.opts[0]: param.help for param in command.params
+              if param.opts[0] in ("--to", "--overwrite")} for command in restores]
+    assert helps[0]["--to"] == helps[1]["--to"] == "Where to put the copy [default: PATH itself]."
+    for help_ in helps:
+        assert "DEST.replaced-<UTC time>" in help_["--overwrite"]

@@ -6,26 +6,57 @@ import pytest
 from tests.vm import harness, image
 
 
-@pytest.fixture(scope="session")
-def deb():
-    """The .deb under test: $TRAINSERVER_DEB, else the newest dist/trainserver_*_all.deb.
+def _deb_for(suite):
+    """$TRAINSERVER_DEB_<SUITE> (`make check`: the release's clean build), else $TRAINSERVER_DEB
+    (`make vm-test`: this machine's build), else the newest dist/SUITE/trainserver_*_all.deb,
+    else the newest dist/trainserver_*_all.deb."""
+    path = (os.environ.get(f"TRAINSERVER_DEB_{suite.upper()}")
+            or os.environ.get("TRAINSERVER_DEB"))
+    if path:
+        return os.path.abspath(path)
+    dist = os.path.join(harness.ROOT, "dist")
+    for pattern in (os.path.join(dist, suite, "trainserver_*_all.deb"),
+                    os.path.join(dist, "trainserver_*_all.deb")):
+        debs = sorted(glob.glob(pattern), key=os.path.getmtime)
+        if debs:
+            return os.path.abspath(debs[-1])
+    raise AssertionError(f"no dist/{suite}/ nor dist/ trainserver_*_all.deb: run `make deb` "
+                         f"(make vm-test does)")
 
-    Every VM test asks for it, so a missing qemu or mmdebstrap stops the session here with one
-    line naming it, instead of a FileNotFoundError in each test."""
+
+class Guests:
+    """The .deb and the cached guest image of each release, built on first use."""
+
+    def __init__(self):
+        self._images = {}
+
+    def deb(self, suite):
+        return _deb_for(suite)
+
+    def image(self, suite):
+        if suite not in self._images:
+            self._images[suite] = image.ensure(self.deb(suite), suite)
+        return self._images[suite]
+
+
+@pytest.fixture(scope="session")
+def guests():
+    """Every VM test asks for it, so a missing qemu or mmdebstrap stops the session here with
+    one line naming it, instead of a FileNotFoundError in each test."""
     try:
         harness.require_programs()
     except harness.MissingPrograms as exc:
         pytest.exit(str(exc), returncode=2)
-    path = os.environ.get("TRAINSERVER_DEB")
-    if not path:
-        debs = sorted(glob.glob(os.path.join(harness.ROOT, "dist", "trainserver_*_all.deb")),
-                      key=os.path.getmtime)
-        assert debs, "no dist/trainserver_*_all.deb: run `make deb` (make vm-test does)"
-        path = debs[-1]
-    return os.path.abspath(path)
+    return Guests()
 
 
 @pytest.fixture(scope="session")
-def guest(deb):
-    """The cached guest image (built on the first run)."""
-    return image.ensure(deb)
+def deb(guests):
+    """The .deb of the default release (Debian 13)."""
+    return guests.deb(image.DEFAULT_SUITE)
+
+
+@pytest.fixture(scope="session")
+def guest(guests):
+    """The default release's cached guest image (built on the first run)."""
+    return guests.image(image.DEFAULT_SUITE)

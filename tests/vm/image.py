@@ -1,4 +1,5 @@
-"""The Debian 12 guest image: built once with mmdebstrap, cached on the host by its inputs.
+"""The guest images, Debian 12 (bookworm) and Debian 13 (trixie): each built once with
+mmdebstrap, cached on the host by its inputs.
 
 The image holds systemd, Debian's cloud kernel, the programs the suite drives and every package
 the trainserver .deb depends on or recommends, so that `apt install ./trainserver_*.deb` in the
@@ -6,8 +7,8 @@ guest needs nothing from the network. It boots without a bootloader (-kernel/-in
 ext4 file made with `mkfs.ext4 -d` (no loop device). Each run boots a qcow2 overlay of it, so the
 cached image is never changed.
 
-Cache: CACHE_DIR/bookworm-<key>/{root.raw,vmlinuz,initrd.img,inputs.json}, where the key hashes
-every input: the package list (this file's and the .deb's Depends and Recommends), the mirrors,
+Cache: CACHE_DIR/<suite>-<key>/{root.raw,vmlinuz,initrd.img,inputs.json}, where the key hashes
+every input: the release, the package list (this file's and the .deb's Depends and Recommends), the mirrors,
 this file itself and the baked guest file. The mirror's state is not an input: delete the cache
 directory to pick up newer Debian packages. Builds are
 serialised by a lock and land by an atomic rename, so two runs never build or use a half image.
@@ -25,13 +26,19 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE_DIR = os.environ.get("TRAINSERVER_VM_CACHE", "/var/cache/trainserver-tests/vm")
-SUITE = "bookworm"
-# The current kernel package is only in bookworm-security (docs/vm-testing.md).
-SOURCES = [
-    "deb http://deb.debian.org/debian bookworm main",
-    "deb http://deb.debian.org/debian bookworm-updates main",
-    "deb http://deb.debian.org/debian-security bookworm-security main",
-]
+# Debian 13 is the stable release a server is installed with today: the default guest.
+SUITES = ("trixie", "bookworm")
+DEFAULT_SUITE = "trixie"
+RELEASES = {"bookworm": "Debian 12", "trixie": "Debian 13"}
+
+
+def sources(suite):
+    # A release's current kernel package may be only in its -security suite (docs/vm-testing.md).
+    return [f"deb http://deb.debian.org/debian {suite} main",
+            f"deb http://deb.debian.org/debian {suite}-updates main",
+            f"deb http://deb.debian.org/debian-security {suite}-security main"]
+
+
 # What a storage server's guest needs besides the package's own dependencies: systemd as PID 1,
 # the cloud kernel with its initramfs (bcache-tools adds its hook), and the programs the tools
 # and the tests drive.
@@ -41,7 +48,7 @@ BASE_PACKAGES = [
     "gdisk", "restic", "rclone", "fuse3", "smartmontools", "nvme-cli", "man-db",
 ]
 IMAGE_SIZE = "3G"
-KEEP_IMAGES = 2  # the most recently used images kept in the cache
+KEEP_IMAGES = 2  # the most recently used images of each release kept in the cache
 BAKED = os.path.join(HERE, "guest", "boot")  # baked into the image: starts the job's runner
 
 
@@ -63,10 +70,10 @@ def _digest(path):
         return hashlib.sha256(handle.read()).hexdigest()
 
 
-def inputs(deb):
+def inputs(deb, suite):
     return {
-        "suite": SUITE,
-        "sources": SOURCES,
+        "suite": suite,
+        "sources": sources(suite),
         "packages": sorted(set(BASE_PACKAGES + deb_dependencies(deb))),
         "size": IMAGE_SIZE,
         "recipe": _digest(os.path.abspath(__file__)),  # this file: packages, customisation
@@ -79,8 +86,10 @@ def key_of(spec):
 
 
 class Image:
-    def __init__(self, directory):
+    def __init__(self, directory, suite):
         self.directory = directory
+        self.suite = suite
+        self.release = RELEASES[suite]
         self.root = os.path.join(directory, "root.raw")
         self.kernel = os.path.join(directory, "vmlinuz")
         self.initrd = os.path.join(directory, "initrd.img")
@@ -89,27 +98,30 @@ class Image:
         os.utime(self.directory)
 
 
-def ensure(deb, log=print):
-    """The cached image for `deb`'s dependencies, built first when missing."""
-    spec = inputs(deb)
-    directory = os.path.join(CACHE_DIR, f"{SUITE}-{key_of(spec)}")
+def ensure(deb, suite=DEFAULT_SUITE, log=print):
+    """The cached image of `suite` for `deb`'s dependencies, built first when missing."""
+    if suite not in SUITES:
+        raise ValueError(f"no guest image for {suite!r} (have: {', '.join(SUITES)})")
+    spec = inputs(deb, suite)
+    directory = os.path.join(CACHE_DIR, f"{suite}-{key_of(spec)}")
     os.makedirs(CACHE_DIR, exist_ok=True)
     with open(os.path.join(CACHE_DIR, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.exists(os.path.join(directory, "inputs.json")):
             started = time.monotonic()
-            log(f"building the guest image {os.path.basename(directory)} (once; cached in "
+            log(f"building the {RELEASES[suite]} guest image {os.path.basename(directory)} "
+                f"(once; cached in "
                 f"{CACHE_DIR})")
             _build(spec, directory)
             log(f"guest image built in {time.monotonic() - started:.0f} s")
-        image = Image(directory)
+        image = Image(directory, suite)
         image.touch()
-        _prune_old(keep=directory)
+        _prune_old(suite, keep=directory)
     return image
 
 
-def _prune_old(keep):
-    images = sorted(glob.glob(os.path.join(CACHE_DIR, f"{SUITE}-*")), key=os.path.getmtime,
+def _prune_old(suite, keep):
+    images = sorted(glob.glob(os.path.join(CACHE_DIR, f"{suite}-*")), key=os.path.getmtime,
                     reverse=True)
     for directory in images[KEEP_IMAGES:]:
         if directory != keep:
@@ -122,7 +134,7 @@ def _build(spec, directory):
         rootfs = os.path.join(work, "rootfs")
         subprocess.run(
             ["mmdebstrap", "--mode=root", "--variant=minbase", "--quiet",
-             "--include=" + ",".join(spec["packages"]), SUITE, rootfs, *spec["sources"]],
+             "--include=" + ",".join(spec["packages"]), spec["suite"], rootfs, *spec["sources"]],
             check=True)
         _customize(rootfs)
         boot = os.path.join(rootfs, "boot")

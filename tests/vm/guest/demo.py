@@ -48,8 +48,18 @@ def check(tool):
                    f"({['ok', 'warning', 'critical', 'unknown'][result.returncode]})")
 
 
+def _release():
+    """PRETTY_NAME of /etc/os-release: the demo runs on Debian 13 or 12."""
+    with open("/etc/os-release") as handle:
+        for line in handle:
+            key, _, value = line.strip().partition("=")
+            if key == "PRETTY_NAME":
+                return value.strip('"')
+    return "Debian"
+
+
 def main():
-    section("the machine: Debian 12 under qemu, systemd as PID 1")
+    section(f"the machine: {_release()} under qemu, systemd as PID 1")
     show("uname", "-sr")
     show("systemctl", "is-system-running", ok=(0, 1))
 
@@ -203,8 +213,11 @@ def main():
     show("ts-backup", "verify", ok=(0, 1, 2))
     with open(os.path.join(STORAGE, "homes/alice/train.py"), "w") as handle:
         handle.write("print('overwritten by mistake')\n")
-    restored = show("ts-backup", "restore", os.path.join(STORAGE, "homes/alice/train.py"))
-    show("cat", restored.stdout.strip().rsplit(" to ", 1)[-1])
+    # The live file exists, so the restore is refused in its place without --overwrite:
+    # the backup's version goes beside it, for alice to compare.
+    beside = os.path.join(STORAGE, "homes/alice/train-from-backup.py")
+    show("ts-backup", "restore", os.path.join(STORAGE, "homes/alice/train.py"), "--to", beside)
+    show("cat", beside)
     summary.append("backup restore: homes/alice/train.py back beside the live file")
 
     section("the firewall: UFW for the LAN only, fail2ban's sshd jail (ts-firewall)")
@@ -227,8 +240,12 @@ def main():
     with open(CONFIG) as handle:
         text = handle.read()
     with open(CONFIG, "w") as handle:
-        handle.write(text.replace('\n#internet_address = "deb.debian.org:443"\n',
-                                  '\ninternet_address = ""  # the demo guest has no network card\n'))
+        text = text.replace('\n#internet_address = "deb.debian.org:443"\n',
+                            '\ninternet_address = ""  # the demo guest has no network card\n')
+        # The default (10 s) is for real hardware; under software emulation, with the host
+        # busy, one Python tool's start alone can take several seconds.
+        handle.write(text.replace('\n#probe_timeout = "10s"\n',
+                                  '\nprobe_timeout = "60s"  # an emulated machine\n'))
     started = time.monotonic()
     result = show("ts-doctor", ok=(0, 2))
     took = time.monotonic() - started

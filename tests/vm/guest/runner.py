@@ -10,8 +10,8 @@ autopkgtest semantics (DEP-8): each test program runs as root in the unpacked so
 AUTOPKGTEST_TMP (a fresh empty directory) and AUTOPKGTEST_ARTIFACTS set. A test reboots the
 machine by calling /tmp/autopkgtest-reboot MARK; it is then run again after the boot with
 AUTOPKGTEST_REBOOT_MARK=MARK. Output on stderr fails a test unless it has allow-stderr. A test
-whose Depends are not installed fails: the guest has no network, so everything must be in the
-image. Lines a test prints as `STEP ok NAME` or `STEP FAIL NAME: WHY` become step results.
+whose Depends are not installed fails: the guest has no network (unless the job asks for it,
+as only the upgrade scenario does), so everything must be in the image. Lines a test prints as `STEP ok NAME` or `STEP FAIL NAME: WHY` become step results.
 """
 
 import json
@@ -31,6 +31,7 @@ SOURCE = os.path.join(STATE_DIR, "src")
 ARTIFACTS = os.path.join(STATE_DIR, "artifacts")
 REBOOT_MARK = os.path.join(STATE_DIR, "reboot-mark")
 RESULTS_DEVICE = "/dev/disk/by-id/virtio-tsresults"
+KEXEC_FLAG = "/run/ts-vm-kexec"
 EVENTS = "/dev/ttyS1"
 KNOWN_RESTRICTIONS = {"needs-root", "isolation-machine", "isolation-container", "breaks-testbed",
                       "needs-reboot", "allow-stderr", "superficial", "rw-build-tree"}
@@ -76,9 +77,41 @@ def step(name, argv, **kwargs):
     return result.returncode == 0
 
 
+def network_up():
+    """qemu's user-mode network (the job's "network": true), by systemd-networkd with DHCP;
+    the image has no other network configuration. Persists across reboots, as an admin's
+    would. True when a default route came up."""
+    with open("/etc/systemd/network/80-ts-vm.network", "w") as handle:
+        handle.write("[Match]\nName=en*\n\n[Network]\nDHCP=yes\n")
+    # qemu's user-mode network answers DNS at 10.0.2.3; no resolver daemon in the image.
+    if os.path.islink("/etc/resolv.conf"):
+        os.unlink("/etc/resolv.conf")
+    with open("/etc/resolv.conf", "w") as handle:
+        handle.write("nameserver 10.0.2.3\n")
+    subprocess.run(["systemctl", "enable", "--now", "systemd-networkd"], capture_output=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if _has_default_route():
+            return True
+        time.sleep(1)
+    return False
+
+
+def _has_default_route():
+    # /proc/net/route: a default route has destination 00000000 (no iproute2 needed).
+    with open("/proc/net/route") as handle:
+        return any(line.split()[1] == "00000000" for line in list(handle)[1:] if line.split())
+
+
 def first_boot(job):
     shutil.copytree(os.path.join(JOB, "src"), SOURCE, symlinks=True)
     deb = os.path.join(JOB, job["deb"])
+    if job.get("network"):
+        ok = network_up()
+        emit("step", name="network up (qemu user-mode, systemd-networkd DHCP)",
+             status="ok" if ok else "fail")
+        if not ok:
+            return False
     # Offline: every dependency is in the image, and apt has no package lists to fetch from.
     return step("install the trainserver .deb (apt, offline)",
                 ["apt-get", "install", "-y", deb],
@@ -198,7 +231,8 @@ def main():
     state = load_state()
     state["boot"] += 1
     save_state(state)
-    emit("boot", number=state["boot"])
+    # The kernel, because a boot may be a kexec into another one (the upgrade scenario).
+    emit("boot", number=state["boot"], kernel=os.uname().release)
     if state["boot"] == 1 and not first_boot(job):
         state["results"].append({"name": "install", "status": "fail",
                                  "reason": "apt could not install the .deb"})
@@ -223,7 +257,13 @@ def main():
             save_state(state)
             emit("reboot", name=test["name"], mark=detail)
             subprocess.run(["sync"])
-            subprocess.run(["systemctl", "reboot"])
+            # qemu boots the image's kernel (-kernel) at every reset: a test that must boot
+            # another kernel (the upgrade's) loads it with `kexec -l` and creates KEXEC_FLAG.
+            if os.path.exists(KEXEC_FLAG):
+                os.unlink(KEXEC_FLAG)
+                subprocess.run(["systemctl", "kexec"])
+            else:
+                subprocess.run(["systemctl", "reboot"])
             time.sleep(600)  # systemd stops this unit on the way down
             sys.exit(0)
         result = {"name": test["name"], "status": outcome, "reason": detail,

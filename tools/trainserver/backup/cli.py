@@ -246,31 +246,37 @@ def prune(tool, as_json, dry_run):
 
 @cli.command()
 @click.argument("path")
-@click.option("--snapshot", default="latest", show_default=True, metavar="ID",
+@click.option("--from", "source", default="latest", show_default=True, metavar="ID",
               help="The restic snapshot to restore from (ts-backup snapshots lists them).")
-@click.option("--to", "target", metavar="PATH",
-              help="Where to put it (default: PATH.restored-<UTC time> beside the original).")
+@click.option("--to", "destination", metavar="DEST",
+              help="Where to put the copy [default: PATH itself].")
 @click.option("--overwrite", is_flag=True,
-              help="Replace an existing target; the old one is kept as "
-                   "TARGET.replaced-<UTC time>.")
+              help="Replace DEST when it exists; the replaced version is kept aside as "
+                   "DEST.replaced-<UTC time> (as ts-snapshot restore does).")
 @core_cli.dry_run_option
 @click.pass_obj
-def restore(tool, path, snapshot, target, overwrite, dry_run):
+def restore(tool, path, source, destination, overwrite, dry_run):
     """Restore PATH (a file or directory, as it was backed up, such as
-    /mnt/storage/homes/alice/project) from the repository. Live data is never overwritten
-    unless --overwrite is given.
+    /mnt/storage/homes/alice/project) from the repository.
 
-    A target that is a whole subvolume (/mnt/storage/docker-volumes, a home) is restored into
-    a new subvolume that takes its place, so it stays in the backups and the snapshots; the
-    subvolumes nested in it are made anew and restored too, and the replaced copy keeps the
+    It goes to PATH itself unless --to names another place. An existing destination is
+    refused without --overwrite, and with it the old version is renamed aside, not deleted;
+    ts-snapshot restore takes the same options.
+
+    A destination that is a whole subvolume (/mnt/storage/docker-volumes, a home) is restored
+    into a new subvolume that takes its place, so it stays in the backups and the snapshots;
+    the subvolumes nested in it are made anew and restored too, and the replaced copy keeps the
     old ones. A mount point is refused: restore it elsewhere with --to."""
     from trainserver.backup import restore as restoring
 
     with tool.lock():  # by hand: says at once who holds it (exit 75), as init does
-        placed = restoring.restore(_settings(tool), path, snapshot=snapshot, target=target,
-                                   overwrite=overwrite)
+        placed, kept = restoring.restore(_settings(tool), path, source=source,
+                                         destination=destination, overwrite=overwrite)
     click.echo(("dry run: would restore" if dry_run else "restored") +
-               f" {path} from snapshot {snapshot} to {placed}")
+               f" {path} from snapshot {source} to {placed}")
+    if kept:
+        click.echo(("the version it would replace would be kept as " if dry_run else
+                    "the version it replaced is kept as ") + kept)
     return core_cli.EXIT_OK
 
 

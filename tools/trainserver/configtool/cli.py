@@ -99,6 +99,52 @@ def show(tool, as_json):
         click.echo(toml_text.effective_text(effective, _secret_notes(config)), nl=False)
 
 
+def _split_name(name):
+    """(table, key) of "TABLE.KEY"; a name the schema does not have is a usage error."""
+    import difflib
+
+    from trainserver.core import schema as config_schema
+
+    names = [f"{table}.{key}" for table, key, _ in config_schema.walk_keys()]
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f'; did you mean "{close[0]}"?' if close else " (ts-config show lists them)"
+        raise click.BadParameter(f"no such key: {name}{hint}", param_hint="TABLE.KEY")
+    table, key = name.split(".", 1)
+    return table, key
+
+
+@cli.command()
+@click.argument("name", metavar="TABLE.KEY")
+@click.pass_obj
+def get(tool, name):
+    """Print one effective value, such as `ts-config get paths.secrets_dir`, for scripts.
+
+    A string is printed as it is, anything else as JSON; values marked secret are masked, as
+    in `show`. The file must be valid TOML and the key's own table valid; a problem in another
+    table is logged as a warning and the value still printed, since the tools that read this
+    key would read the same (the package's postinst reads paths.secrets_dir this way). Exit
+    status 3 when the value cannot be read.
+    """
+    import json
+    import logging
+
+    from trainserver.core import config as config_module
+    from trainserver.core import toml_text
+
+    table, key = _split_name(name)
+    # A file that is not TOML at all says nothing sure about any table: that is an error here,
+    # where ts-alert's lenient reading would fall back to the defaults.
+    config_module.parse_toml(config_module.read_text(tool.config_path), tool.config_path)
+    config, problems = tool.config_tables([table])
+    if problems:
+        logging.getLogger(__name__).warning(
+            "%s has problems outside [%s] (ts-config check lists them); [%s] %s is read all "
+            "the same", config.path, table, table, key)
+    value = toml_text.masked(config.effective)[table][key]
+    click.echo(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+
+
 @cli.command()
 def default():
     """Print the documented default config file (every key commented, with its default).

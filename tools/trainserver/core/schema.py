@@ -102,9 +102,11 @@ TABLES = {
                           "traefik-users, cloudflared.env, the Drive service account's key); "
                           "root, 0700. The secret files other keys name (telegram_token_file, "
                           "password_file, token_file, rclone_config) have defaults of their own "
-                          "and do not follow this key. The package's scripts create "
-                          "/etc/trainserver/secrets, and purge keeps it while it holds a file, "
-                          "whatever this key says."),
+                          "and do not follow this key: when you move it, point them into it "
+                          "too. The package's postinst makes this directory (root, 0700) when "
+                          "it is missing at install or upgrade, and never changes one that "
+                          "exists; dpkg --purge removes it only when it is empty and the "
+                          "package made it, so the secrets are kept."),
         metrics_dir=_path("/var/lib/prometheus/node-exporter",
                           "node-exporter's textfile-collector directory; *.prom files are "
                           "written there atomically."),

@@ -3,12 +3,12 @@
 A restore with --overwrite used to rename the live tree aside and put a plain directory in its
 place: /mnt/storage/docker-volumes restored over itself was no longer a subvolume, so the
 next backup and the hourly snapshots skipped it ("plain directory, not a subvolume ... not
-backed up") and its data silently left the backup set. Used by ts-backup restore and meant for
+backed up") and its data silently left the backup set. Used by ts-backup restore and
 ts-snapshot restore:
 
     new = subvolswap.prepare(target, new_path, nested="recreate" | "carry", make=None)
     ... fill `new` (restic restore, cp --reflink) ...
-    aside = subvolswap.swap(new, target, aside)      # aside: the existing .replaced-<time> name
+    carried = subvolswap.swap(new, target, aside)    # aside: core.aside.aside_name(target, now)
 
 Subvolumes nested in the target (docker-volumes/<n>-state inside docker-volumes) are never lost
 nor left, without a word, inside the replaced copy:
@@ -27,6 +27,7 @@ import logging
 import os
 
 from trainserver.core import mountinfo
+from trainserver.core.aside import put_in_place
 from trainserver.core.errors import ActionError
 
 log = logging.getLogger(__name__)
@@ -142,11 +143,9 @@ def swap(new_path, target, aside, nested_policy=RECREATE):
                                   f"{os.path.join(target, rel)} belongs: nothing replaced")
             os.rename(os.path.join(target, rel), place)
             carried.append(rel)
-    os.rename(target, aside)
     try:
-        os.rename(new_path, target)
+        put_in_place(new_path, target, aside)
     except OSError:
-        os.rename(aside, target)
         _carry_back(target, new_path, carried)
         raise
     if carried:

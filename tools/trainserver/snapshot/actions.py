@@ -32,20 +32,27 @@ class Settings:
 
 
 def storage_problem(settings):
-    """A finding when storage is not a mounted BTRFS filesystem, else None: ok when this
-    machine does not use the storage at all (core.storage_setup), so the hourly run does not
-    nag it; unknown when the storage is configured but not there."""
+    """A finding when storage is not a mounted BTRFS filesystem, else None (storage_finding)."""
     from trainserver.core.storage_setup import not_configured
 
     if btrfs.is_btrfs(settings.storage) and btrfs.is_subvolume(settings.storage):
         return None
-    why = not_configured(settings.config)
-    if why:
-        return Finding(TOOL, "storage", settings.storage, Severity.OK,
-                       f"{why}: no snapshots to take")
-    return Finding(TOOL, "storage", settings.storage, Severity.UNKNOWN,
-                   f"{settings.storage} is not a mounted BTRFS filesystem (is ts-storage set up, "
-                   f"and the filesystem mounted?): nothing done")
+    return storage_finding(settings.storage, not_configured(settings.config))
+
+
+def storage_finding(storage, unconfigured):
+    """The finding for a `storage` that is not a mounted BTRFS filesystem. `unconfigured`:
+    why this machine does not use the storage at all (core.storage_setup), or None.
+
+    Ok when it is not configured, so the hourly run does not nag a machine without it.
+    Critical when it is configured but not there, as ts-storage check says: no snapshot is
+    taken while it lasts, and the hourly snapshots are the first line of recovery."""
+    if unconfigured:
+        return Finding(TOOL, "storage", storage, Severity.OK,
+                       f"{unconfigured}: no snapshots to take")
+    return Finding(TOOL, "storage", storage, Severity.CRITICAL,
+                   f"{storage} is not a mounted BTRFS filesystem (is ts-storage set up, and the "
+                   f"filesystem mounted?): no snapshot taken")
 
 
 def create(settings, now=None, adopting=True):

@@ -11,18 +11,14 @@ EXIT_STATUS = {
     0: "success: every snapshot made or deleted as planned",
     1: "a warning (a configured subvolume missing, free space below min_free: the "
        "free-space guard deleted kept snapshots, or found that they do not hold the space)",
-    2: "critical: a snapshot could not be created or deleted; restore refused or failed",
-    3: "unknown: the storage is configured but not a mounted BTRFS filesystem, or a usage or "
-       "config error (a machine without the storage: 0, with one finding saying so)",
+    2: "critical: a snapshot could not be created or deleted; restore refused or failed; the "
+       "storage is configured but not a mounted BTRFS filesystem, so nothing was done (a "
+       "machine without the storage: 0, with one finding saying so)",
+    3: "unknown: a usage or config error; plan and list when the storage is configured but "
+       "not a mounted BTRFS filesystem",
     75: "another run (a long prune, a restore) held the lock for [snapshot] lock_wait; nothing "
         "was done (with --json a finding names the holder)",
 }
-
-
-def _now_option(help_text):
-    return click.option("--now", "now_text", metavar="TIME",
-                        help=help_text + " An ISO 8601 time such as 2026-11-28T16:00Z "
-                        "(UTC unless it names an offset).")
 
 
 @core_cli.tool_group(TOOL, exit_status=EXIT_STATUS)
@@ -55,18 +51,12 @@ def _settings(tool):
     return Settings(tool.config)
 
 
-def _now(now_text):
+def _now(now):
+    """The moment a command acts as of: --now (Unix seconds, from core.cli.now_option) or now."""
     import datetime as dt
 
-    from trainserver.core.clock import parse_moment
-
-    if not now_text:
-        return dt.datetime.now(dt.timezone.utc)
-    try:
-        return parse_moment(now_text)
-    except ValueError:
-        raise click.BadParameter(f"not an ISO 8601 time: {now_text!r}",
-                                 param_hint="--now") from None
+    return dt.datetime.fromtimestamp(now, dt.timezone.utc) if now is not None \
+        else dt.datetime.now(dt.timezone.utc)
 
 
 def _finish(tool, settings, findings, as_json, now=None):
@@ -102,9 +92,9 @@ def create(tool, as_json, dry_run):
 @cli.command()
 @core_cli.reports(core_cli.ACTION)
 @core_cli.dry_run_option
-@_now_option("Prune as if it were this time (for testing a policy).")
+@core_cli.now_option("Prune as if it were this time (for testing a policy).")
 @click.pass_obj
-def prune(tool, as_json, dry_run, now_text):
+def prune(tool, as_json, dry_run, now):
     """Delete the snapshots that `plan` marks DELETE, then apply the free-space guard.
 
     The batch is committed and the BTRFS cleaner waited for, so the space is back when prune
@@ -122,7 +112,7 @@ def prune(tool, as_json, dry_run, now_text):
     from trainserver.snapshot import actions
 
     settings = _settings(tool)
-    now = _now(now_text)
+    now = _now(now)
     with tool.lock(wait=settings.lock_wait):
         problem = actions.storage_problem(settings)
         findings = [problem] if problem else actions.prune(settings, now)
@@ -152,30 +142,30 @@ def run(tool, as_json, dry_run):
 
 @cli.command()
 @core_cli.json_option
-@_now_option("Plan as if it were this time: what would pruning do at TIME?")
+@core_cli.now_option("Plan as if it were this time: what would pruning do at TIME?")
 @click.pass_obj
-def plan(tool, as_json, now_text):
+def plan(tool, as_json, now):
     """List every snapshot as keep or DELETE, with the rules that keep it. Changes nothing."""
-    return _show(tool, as_json, now_text, show_age=False)
+    return _show(tool, as_json, now, show_age=False)
 
 
 @cli.command(name="list")
 @core_cli.json_option
-@_now_option("Compute ages and rules as of this time.")
+@core_cli.now_option("Compute ages and rules as of this time.")
 @click.pass_obj
-def list_(tool, as_json, now_text):
+def list_(tool, as_json, now):
     """Show each subvolume's snapshots, newest first, with age and the rules keeping each."""
-    return _show(tool, as_json, now_text, show_age=True)
+    return _show(tool, as_json, now, show_age=True)
 
 
-def _show(tool, as_json, now_text, show_age):
+def _show(tool, as_json, now, show_age):
     import json
 
     from trainserver.core.findings import Severity
     from trainserver.snapshot import actions, render
 
     settings = _settings(tool)
-    now = _now(now_text)
+    now = _now(now)
     problem = actions.storage_problem(settings)
     if problem:
         click.echo(problem.summary, err=True)
@@ -198,7 +188,7 @@ def _show(tool, as_json, now_text, show_age):
               help="Where to put the copy [default: PATH itself].")
 @click.option("--overwrite", is_flag=True,
               help="Replace DEST when it exists; the replaced version is kept aside as "
-                   "DEST.replaced-<UTC time>.")
+                   "DEST.replaced-<UTC time> (as ts-backup restore does).")
 @core_cli.dry_run_option
 @click.pass_obj
 def restore(tool, path, source, destination, overwrite, dry_run):
@@ -206,8 +196,13 @@ def restore(tool, path, source, destination, overwrite, dry_run):
 
     PATH is the live path (it may have been deleted), for example
     /mnt/storage/homes/alice/project/train.py. The copy shares the snapshot's data (instant, no
-    space used) and keeps owners, modes and times. Existing data is never overwritten without
-    --overwrite, and then the old version is renamed aside, not deleted.
+    space used) and keeps owners, modes and times. It goes to PATH itself unless --to names
+    another place. An existing destination is refused without --overwrite, and with it the old
+    version is renamed aside, not deleted; ts-backup restore takes the same options.
+
+    A whole subvolume restored over itself (a home, /mnt/storage/docker-volumes) becomes a
+    new subvolume that takes its place, so it stays in the snapshots and the backups; the live
+    subvolumes nested in it move into the restored one.
     """
     import os
 
@@ -224,7 +219,8 @@ def restore(tool, path, source, destination, overwrite, dry_run):
     verb = "would restore" if dry_run else "restored"
     click.echo(f"{verb} {destination} from snapshot {snap.series}/{snap.name}")
     if aside:
-        click.echo(f"the version it replaced is kept as {aside}")
+        click.echo(("the version it would replace would be kept as " if dry_run else
+                    "the version it replaced is kept as ") + aside)
     return core_cli.EXIT_OK
 
 

@@ -3,8 +3,9 @@
 `cp -a --reflink=always` shares the snapshot's extents instead of copying them: instant, no
 space used, and it fails rather than silently copying when reflinks are impossible. It also
 keeps owners, modes, times, ACLs, xattrs, symlinks and hard links, which a hand-written copy
-would have to redo. With --overwrite the existing path is renamed aside first (same directory,
-so a rename), and renamed back if the copy fails.
+would have to redo. The copy is made beside the destination and renamed into place; with
+--overwrite the existing path is kept aside as DEST.replaced-<UTC time> (core.aside, as
+ts-backup restore does).
 
 A whole subvolume restored over itself stays a subvolume: a plain directory in its place would
 leave the hourly snapshots and the backup without a word (core.subvolswap). The restored root
@@ -17,9 +18,8 @@ import datetime as dt
 import logging
 import os
 
-from trainserver.core import commands, subvolswap
+from trainserver.core import aside, commands, subvolswap
 from trainserver.core.errors import ActionError
-from trainserver.snapshot import naming
 
 log = logging.getLogger(__name__)
 
@@ -61,56 +61,47 @@ def choose(inventory, storage, path, source=None):
     raise ActionError(f"{inner} exists in none of the {len(snapshots)} snapshots of {series}")
 
 
-def aside_name(destination, now):
-    return f"{destination}.replaced-{naming.name_for(now)}"
-
-
 def restore(source_path, destination, overwrite=False, now=None):
     """Copy `source_path` to `destination`; returns the path the old version was moved to."""
     now = now or dt.datetime.now(dt.timezone.utc)
     parent = os.path.dirname(destination) or "."
     if not os.path.isdir(parent):
         raise ActionError(f"{parent} does not exist: restore that directory first, or give --to")
-    aside = None
-    if os.path.lexists(destination) and overwrite and subvolswap.is_subvolume_root(destination):
+    if os.path.lexists(destination) and not overwrite:
+        raise aside.refusal(destination)
+    if os.path.lexists(destination) and subvolswap.is_subvolume_root(destination):
         return _restore_subvolume(source_path, destination, parent, now)
-    if os.path.lexists(destination):
-        if not overwrite:
-            raise ActionError(f"{destination} exists: not overwritten (give --to for another "
-                              f"place, or --overwrite to replace it and keep it aside)")
-        aside = aside_name(destination, now)
-        if os.path.lexists(aside):
-            raise ActionError(f"{aside} exists already: move it away first")
-        if commands.dry_run():
-            log.info("dry run, not moving %s aside to %s", destination, aside)
-        else:
-            os.rename(destination, aside)
-            log.info("moved %s aside to %s", destination, aside)
+    kept = aside.aside_name(destination, now) if os.path.lexists(destination) else None
+    if commands.dry_run():
+        if kept:
+            log.info("dry run, not moving %s aside to %s", destination, kept)
+        return kept
+    new = _scratch_name(parent, destination, now)
     try:
         commands.run(["cp", "-a", "--reflink=always", "--no-target-directory", "--",
-                      source_path, destination], changes=True, timeout=3600)
-    except Exception:
-        if aside and not commands.dry_run():
-            _remove_partial(destination)
-            os.rename(aside, destination)
-            log.info("copy failed: moved %s back", destination)
-        elif not commands.dry_run():
-            _remove_partial(destination)
-        raise
-    return aside
+                      source_path, new], changes=True, timeout=3600)
+        aside.put_in_place(new, destination, kept)
+    finally:
+        _remove_partial(new)
+    if kept:
+        log.info("moved %s aside to %s", destination, kept)
+    return kept
+
+
+def _scratch_name(parent, destination, now):
+    # Beside the destination, so that the finished copy takes its place by a rename.
+    return os.path.join(parent, f".ts-snapshot-restore-{os.path.basename(destination)}-"
+                                f"{aside.stamp(now)}")
 
 
 def _restore_subvolume(source_path, destination, parent, now):
     """Replace the subvolume `destination` by a new subvolume holding `source_path`."""
-    aside = aside_name(destination, now)
-    if os.path.lexists(aside):
-        raise ActionError(f"{aside} exists already: move it away first")
-    new = os.path.join(parent, f".ts-snapshot-restore-{os.path.basename(destination)}-"
-                               f"{naming.name_for(now)}")
+    kept = aside.aside_name(destination, now)
+    new = _scratch_name(parent, destination, now)
     if commands.dry_run():
         log.info("dry run: would restore %s into a new subvolume and swap it in for %s, "
-                 "keeping the old one at %s", source_path, destination, aside)
-        return aside
+                 "keeping the old one at %s", source_path, destination, kept)
+        return kept
     if subvolswap.is_subvolume_root(source_path):
         import btrfsutil
 
@@ -122,13 +113,13 @@ def _restore_subvolume(source_path, destination, parent, now):
         if make is None:
             commands.run(["cp", "-a", "--reflink=always", "--", f"{source_path}/.", new],
                          changes=True, timeout=3600)
-        carried = subvolswap.swap(new, destination, aside, subvolswap.CARRY)
+        carried = subvolswap.swap(new, destination, kept, subvolswap.CARRY)
     finally:
         subvolswap.discard(new)
-    log.info("restored %s as a new subvolume; the old one is at %s%s", destination, aside,
+    log.info("restored %s as a new subvolume; the old one is at %s%s", destination, kept,
              f" (its nested subvolumes {', '.join(carried)} moved into the restored one)"
              if carried else "")
-    return aside
+    return kept
 
 
 def _remove_partial(path):
