@@ -71,9 +71,10 @@ lint: deb
 # Build-Depends, with and without the test dependencies (nocheck), each release's lintian.
 # The two run side by side (`make -j2 clean-builds`): each is mostly downloads, dpkg and one
 # single-threaded pytest.
+# (Explicit rules: make skips the pattern-rule search for .PHONY targets.)
 clean-builds: clean-build-bookworm clean-build-trixie
-clean-build-%:
-	$(PYTHON) tests/build/clean-build $*
+clean-build-bookworm clean-build-trixie:
+	$(PYTHON) tests/build/clean-build $(@:clean-build-%=%)
 
 install: deb install-deb
 install-deb:
