@@ -32,7 +32,7 @@ def test_progress_comes_through_a_pipe_while_the_run_is_still_going(tmp_path):
                                 "--deb", str(deb), "--output", str(tmp_path / "logs")],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     try:
-        line, seen = harness.wait_for_line(process.stdout, "building the guest image",
+        line, seen = harness.wait_for_line(process.stdout, "building the Debian 13 guest image",
                                            timeout=30)
         assert line is not None, f"nothing came through the pipe in 30 s: {seen}"
         assert process.poll() is None, "the line came only because the run ended"

@@ -104,6 +104,7 @@ def _has_default_route():
 
 
 def first_boot(job):
+    """None when the machine is ready for the tests, else what went wrong."""
     shutil.copytree(os.path.join(JOB, "src"), SOURCE, symlinks=True)
     deb = os.path.join(JOB, job["deb"])
     if job.get("network"):
@@ -111,11 +112,13 @@ def first_boot(job):
         emit("step", name="network up (qemu user-mode, systemd-networkd DHCP)",
              status="ok" if ok else "fail")
         if not ok:
-            return False
+            return "the network did not come up (no default route in 90 s)"
     # Offline: every dependency is in the image, and apt has no package lists to fetch from.
-    return step("install the trainserver .deb (apt, offline)",
+    if not step("install the trainserver .deb (apt, offline)",
                 ["apt-get", "install", "-y", deb],
-                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}):
+        return "apt could not install the .deb"
+    return None
 
 
 def missing_depends(test):
@@ -233,9 +236,9 @@ def main():
     save_state(state)
     # The kernel, because a boot may be a kexec into another one (the upgrade scenario).
     emit("boot", number=state["boot"], kernel=os.uname().release)
-    if state["boot"] == 1 and not first_boot(job):
-        state["results"].append({"name": "install", "status": "fail",
-                                 "reason": "apt could not install the .deb"})
+    problem = first_boot(job) if state["boot"] == 1 else None
+    if problem:
+        state["results"].append({"name": "install", "status": "fail", "reason": problem})
         finish(state, "fail")
     if job["mode"] == "demo":
         demo = {"name": "demo", "path": job["demo"], "restrictions": ["allow-stderr"],
