@@ -132,7 +132,7 @@ vm-programs:
 vm-test: vm-programs deb
 	TRAINSERVER_DEB=$(DEB) $(PYTHON) -m pytest -q -s -m vm $(VM_TEST_ARGS) tests/vm
 
-# Not in CI (it needs deb.debian.org and takes some 40 minutes under TCG): a configured Debian 12
+# Not in CI (it needs deb.debian.org and takes some 30 minutes under TCG): a configured Debian 12
 # guest with the Debian 12 build is dist-upgraded to Debian 13, then gets the Debian 13 build
 # (tests/vm/upgrade; docs/vm-testing.md). Uses `make clean-builds`' packages.
 vm-upgrade: vm-programs
