@@ -32,7 +32,7 @@ all: deb
 
 # apt's and dpkg's output (some 450 lines on a fresh machine) goes to DEPS_LOG, one run's worth;
 # tests/logged shows one line a phase, and the failing command's last lines if one fails. Not in
-# the tree: `make deb` empties dist/, and the package build's clean removes build/.
+# the tree: `make deb` clears dist/ of packages, and the package build's clean removes build/.
 DEPS_LOG ?= /var/log/trainserver-tests/deps.log
 deps:
 	@mkdir -p $(dir $(DEPS_LOG)) && : > $(DEPS_LOG)
