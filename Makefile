@@ -11,7 +11,7 @@ PYTHON := /usr/bin/python3
 VERSION := $(shell dpkg-parsechangelog -S Version 2>/dev/null || sed -n '1s/.*(\(.*\)).*/\1/p' debian/changelog)
 DIST := dist
 DEB := $(DIST)/trainserver_$(VERSION)_all.deb
-# The guest's release for the demo and `make vm-run`: trixie (Debian 13) or bookworm (Debian 12).
+# The guest's release for `make demo`: trixie (Debian 13) or bookworm (Debian 12).
 SUITE ?= trixie
 # What the clean-chroot builds make (tests/build/clean-build): each release's own package.
 CLEAN_DEB = $(DIST)/$(1)/trainserver_$(VERSION)_all.deb
