@@ -1,4 +1,3 @@
-import glob
 import os
 
 import pytest
@@ -14,14 +13,11 @@ def _deb_for(suite):
             or os.environ.get("TRAINSERVER_DEB"))
     if path:
         return os.path.abspath(path)
-    dist = os.path.join(harness.ROOT, "dist")
-    for pattern in (os.path.join(dist, suite, "trainserver_*_all.deb"),
-                    os.path.join(dist, "trainserver_*_all.deb")):
-        debs = sorted(glob.glob(pattern), key=os.path.getmtime)
-        if debs:
-            return os.path.abspath(debs[-1])
-    raise AssertionError(f"no dist/{suite}/ nor dist/ trainserver_*_all.deb: run `make deb` "
-                         f"(make vm-test does)")
+    path = harness.newest_deb(suite)
+    if path is None:
+        raise AssertionError(f"no dist/{suite}/ nor dist/ trainserver_*_all.deb: run `make deb` "
+                             f"(make vm-test does)")
+    return path
 
 
 class Guests:

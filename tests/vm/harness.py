@@ -10,6 +10,7 @@ timeout, and is killed in a `finally` on any error or interrupt: no qemu survive
 """
 
 import ctypes
+import glob
 import json
 import os
 import select
@@ -215,6 +216,19 @@ def _source_files():
         subdirs[:] = [d for d in subdirs if d not in (".git", "dist", "__pycache__", ".pybuild")]
         names += [os.path.relpath(os.path.join(directory, f), ROOT) for f in files]
     return names
+
+
+def newest_deb(suite, clean_build_only=False):
+    """The newest trainserver_*_all.deb of dist/SUITE/ (the release's clean build,
+    tests/build/clean-build), else of dist/ (`make deb`) unless clean_build_only; None when
+    there is none."""
+    dist = os.path.join(ROOT, "dist")
+    for directory in [os.path.join(dist, suite)] + ([] if clean_build_only else [dist]):
+        debs = sorted(glob.glob(os.path.join(directory, "trainserver_*_all.deb")),
+                      key=os.path.getmtime)
+        if debs:
+            return os.path.abspath(debs[-1])
+    return None
 
 
 def copy_source_tree(destination):
