@@ -98,7 +98,7 @@ autopkgtest-deb:
 # a third time against the installed package. What this machine (Debian 12) installs and tests
 # is its release's clean build; the guests install their own release's.
 check: deps
-	$(MAKE) -j2 clean-builds
+	$(MAKE) -j2 --output-sync=line clean-builds
 	$(MAKE) integration
 	$(MAKE) install-deb autopkgtest-deb DEB=$(call CLEAN_DEB,bookworm) NULL_SKIP=unit
 	$(PYTHON) tests/vm/run --check-programs
