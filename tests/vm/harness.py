@@ -342,8 +342,9 @@ def _extract_results(work, output_dir):
 
 def run(image, deb, output_dir, job, timeout=600, show=print, show_output=False, extra_debs=()):
     """Boot the guest for `job` ({"mode": "tests", "tests": [...]} or {"mode": "demo", ...};
-    "network": true gives it qemu's user-mode network); return an Outcome. `extra_debs` travel
-    on the job disk beside `deb`. Logs end up in output_dir: console.log, events.jsonl, guest/."""
+    "network": true gives it qemu's user-mode network; "install": false boots it without
+    installing the .deb); return an Outcome. `extra_debs` travel on the job disk beside `deb`.
+    Logs end up in output_dir: console.log, events.jsonl, guest/."""
     os.makedirs(output_dir, exist_ok=True)
     outcome = Outcome("error", output_dir=output_dir)
     started = time.monotonic()
