@@ -63,7 +63,7 @@ def test_digest_names_upgrades_replaced_and_old_images_and_the_failover_age(engi
             assert "Upgrades: none pending" in result.stdout, result.stdout
         assert f"Images: a newer image is already pulled for {image}. Run: ts-docker up" in lines
         assert any(line.startswith(f"  {image}: built ") for line in lines), result.stdout
-        assert "UPS: not configured ([ups] name)." in lines
+        assert "UPS: not configured ([ups] name)." in lines, result.stdout
         assert any(line.startswith("Failover test: none recorded") for line in lines)
 
         recorded = digest("failover-done", "--note", "pulled sdc")

@@ -71,6 +71,15 @@ def test_ups_section_reads_the_self_test_findings():
     assert m.ups_section(findings) == ["UPS self-test: last self-test 40 days ago (warning)"]
 
 
+def test_ups_section_says_when_ts_ups_could_not_do_its_job():
+    # As ts-ups check --json reports a config it cannot read: not "no self-test reported".
+    findings = [{"tool": "ups", "check": "run", "subject": "ts-ups check", "severity": "unknown",
+                 "summary": "ts-ups check could not do its job: config error: /x.toml: no such "
+                            "file"}]
+    assert m.ups_section(findings) == [
+        "UPS: ts-ups check could not do its job: config error: /x.toml: no such file (unknown)"]
+
+
 def test_digest_text_has_a_title_and_every_section():
     text = m.digest_text([["a"], ["b", "  c"]], NOW)
     assert text == "Monthly maintenance for 2027-01\na\nb\n  c\n"

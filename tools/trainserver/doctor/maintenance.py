@@ -107,6 +107,12 @@ def ups_section(findings):
     """Lines about the UPS's self-test, from `ts-ups check --json` findings."""
     if not findings:
         return ["UPS: ts-ups check reported nothing."]
+    # ts-ups could not do its job (its config unreadable, say): that, not "no self-test".
+    failed = [finding for finding in findings
+              if finding.get("check") == "run" and finding.get("severity") != "ok"]
+    if failed:
+        return [f"UPS: {finding.get('summary', '')} ({finding.get('severity')})"
+                for finding in failed]
     if len(findings) == 1 and "not configured" in findings[0].get("summary", ""):
         return ["UPS: not configured ([ups] name)."]
     tests = [finding for finding in findings if "test" in str(finding.get("check", ""))]
@@ -215,7 +221,7 @@ def _docker_time(text):
     return dt.datetime.fromisoformat(match[1] + zone).timestamp()
 
 
-def _gather_ups(timeout):
+def _gather_ups(config_path, timeout):
     import shutil
 
     from trainserver.core import commands
@@ -223,8 +229,10 @@ def _gather_ups(timeout):
     program = shutil.which("ts-ups")
     if not program:
         return ["UPS: ts-ups is not installed."]
-    # A check exits with its worst severity: any status up to 3 still printed its findings.
-    result = commands.run([program, "check", "--json"], changes=False, timeout=timeout,
+    # ts-doctor's own --config: the digest speaks of the machine that config describes. A
+    # check exits with its worst severity: any status up to 3 still printed its findings.
+    result = commands.run([program, "--config", config_path, "check", "--json"], changes=False,
+                          timeout=timeout,
                           ok_codes=(0, 1, 2, 3))
     findings = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     return ups_section(findings)
@@ -263,7 +271,7 @@ def register(group):
             ("Upgrades", lambda: _gather_upgrades(timeout)),
             ("Images", lambda: _gather_images(config["services"]["project"], timeout, now,
                                               config["doctor"]["image_max_age"])),
-            ("UPS", lambda: _gather_ups(timeout)),
+            ("UPS", lambda: _gather_ups(tool.config_path, timeout)),
             ("Failover test", lambda: failover_section(
                 failover_record(tool.state_file(STATE_NAME)), now,
                 config["doctor"]["failover_max_age"])),
