@@ -26,8 +26,7 @@ TEST_PACKAGES := python3-pyudev python3-requests tzdata \
 	ufw fail2ban nut-server nut-client
 
 .PHONY: all deps test unit integration deb lint install install-deb autopkgtest autopkgtest-deb \
-	clean-builds clean-build-bookworm clean-build-trixie vm-check-bookworm vm-check-trixie vm-test \
-	fresh-machine-demo vm-programs vm-upgrade check demo bench clean
+	clean-builds clean-build-bookworm clean-build-trixie vm-test vm-programs vm-upgrade check demo bench clean
 
 all: deb
 
@@ -103,25 +102,8 @@ check: deps
 	$(MAKE) integration
 	$(MAKE) install-deb autopkgtest-deb DEB=$(call CLEAN_DEB,bookworm) NULL_SKIP=unit
 	$(PYTHON) tests/vm/run --check-programs
-	$(MAKE) -j2 --keep-going vm-check-bookworm vm-check-trixie $(VM_CHECK_ALSO)
-
-# The guests of `make check`, two streams side by side: each guest is one single-threaded qemu
-# (TCG), and one of the two cores would otherwise sit idle. Debian 12's scenarios are one
-# stream; Debian 13's and the harness's own tests (on Debian 13) the other. tests/prefixed
-# labels each line with its stream, as it comes (no --output-sync: it would hold a stream's
-# lines to its end). VM_CHECK_ALSO: more targets for the two slots (.ci/run adds
-# fresh-machine-demo, which starts when the shorter Debian 13 stream ends).
-vm-check-bookworm:
-	TRAINSERVER_DEB_BOOKWORM=$(call CLEAN_DEB,bookworm) tests/prefixed bookworm \
-		$(PYTHON) -m pytest -q -s -m vm -k bookworm $(VM_TEST_ARGS) tests/vm
-vm-check-trixie:
-	TRAINSERVER_DEB_TRIXIE=$(call CLEAN_DEB,trixie) tests/prefixed trixie \
-		$(PYTHON) -m pytest -q -s -m vm -k "not bookworm" $(VM_TEST_ARGS) tests/vm
-
-# The README's demo command as a new user runs it, on a fresh Debian 12 chroot: nothing this
-# machine happens to have installed can hide a missing step there (tests/build/fresh-machine).
-fresh-machine-demo:
-	tests/prefixed fresh-machine $(PYTHON) tests/build/fresh-machine --share-image-cache demo
+	TRAINSERVER_DEB_BOOKWORM=$(call CLEAN_DEB,bookworm) TRAINSERVER_DEB_TRIXIE=$(call CLEAN_DEB,trixie) \
+		$(PYTHON) -m pytest -q -s -m vm $(VM_TEST_ARGS) tests/vm
 
 # The README's first command: build the .deb, boot the Debian 13 guest (tests/vm/) and show the
 # suite at work on its emulated disks. The guest image is built once and cached.
