@@ -232,8 +232,7 @@ def _gather_ups(config_path, timeout):
     # ts-doctor's own --config: the digest speaks of the machine that config describes. A
     # check exits with its worst severity: any status up to 3 still printed its findings.
     result = commands.run([program, "--config", config_path, "check", "--json"], changes=False,
-                          timeout=timeout,
-                          ok_codes=(0, 1, 2, 3))
+                          timeout=timeout, ok_codes=(0, 1, 2, 3))
     findings = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     return ups_section(findings)
 
