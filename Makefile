@@ -26,7 +26,8 @@ TEST_PACKAGES := python3-pyudev python3-requests tzdata \
 	ufw fail2ban nut-server nut-client
 
 .PHONY: all deps test unit integration deb lint install install-deb autopkgtest autopkgtest-deb \
-	clean-builds clean-build-bookworm clean-build-trixie vm-test vm-programs vm-upgrade check demo bench clean
+	clean-builds clean-build-bookworm clean-build-trixie vm-test vm-programs vm-upgrade check \
+	check-stream-1 check-stream-2 demo bench clean
 
 all: deb
 
@@ -77,8 +78,9 @@ clean-build-bookworm clean-build-trixie:
 	$(PYTHON) tests/build/clean-build $(@:clean-build-%=%)
 
 install: deb install-deb
+INSTALL_DEB = env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall ./$(DEB)
 install-deb:
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall ./$(DEB)
+	$(INSTALL_DEB)
 
 # The null runner runs the tests on this machine; they change nothing but install the package.
 # It runs only the tests that need no whole machine: the isolation-machine ones (which it would
@@ -89,21 +91,43 @@ NULL_SKIP ?=
 NULL_TESTS = $(shell $(PYTHON) -c 'from tests.vm.harness import parse_control; \
 	print(" ".join("--test-name " + t.name for t in parse_control() \
 	               if not t.needs_machine and t.name not in "$(NULL_SKIP)".split()))')
+RUN_AUTOPKGTEST = autopkgtest --output-dir $(DIST)/autopkgtest $(NULL_TESTS) $(DEB) ./ -- null
 autopkgtest: deb autopkgtest-deb
 autopkgtest-deb:
 	rm -rf $(DIST)/autopkgtest
-	autopkgtest --output-dir $(DIST)/autopkgtest $(NULL_TESTS) $(DEB) ./ -- null
+	$(RUN_AUTOPKGTEST)
 
 # The unit tests run inside each clean build (dh_auto_test, with the Build-Depends alone): not
 # a third time against the installed package. What this machine (Debian 12) installs and tests
 # is its release's clean build; the guests install their own release's.
+# After the clean builds, two streams side by side: the guests (each qemu keeps about one of the
+# two cores busy) are most of the time. Stream 1 is guests only; stream 2 runs the integration
+# tests and the null autopkgtest first, then (FRESH_MACHINE_DEMO=yes, as .ci/run sets it) the
+# README's demo command on a fresh Debian 12 chroot (tests/build/fresh-machine), then the
+# shorter guests. tests/vm/conftest.py STREAMS says which guest runs where, with the figures
+# that balance them. tests/prefixed labels each line with its stream. (The streams' commands
+# are written out, not sub-makes: a sub-make behind tests/prefixed has no jobserver.)
 check: deps
 	$(MAKE) -j2 --output-sync=line clean-builds
-	$(MAKE) integration
-	$(MAKE) install-deb autopkgtest-deb DEB=$(call CLEAN_DEB,bookworm) NULL_SKIP=unit
 	$(PYTHON) tests/vm/run --check-programs
-	TRAINSERVER_DEB_BOOKWORM=$(call CLEAN_DEB,bookworm) TRAINSERVER_DEB_TRIXIE=$(call CLEAN_DEB,trixie) \
-		$(PYTHON) -m pytest -q -s -m vm $(VM_TEST_ARGS) tests/vm
+	$(MAKE) -j2 --keep-going check-stream-1 check-stream-2
+
+FRESH_MACHINE_DEMO ?=
+CHECK_DEBS = TRAINSERVER_DEB_BOOKWORM=$(call CLEAN_DEB,bookworm) \
+	TRAINSERVER_DEB_TRIXIE=$(call CLEAN_DEB,trixie)
+VM_PYTEST = $(PYTHON) -m pytest -q -s -m vm $(VM_TEST_ARGS) tests/vm
+check-stream-1:
+	$(CHECK_DEBS) TRAINSERVER_VM_STREAM=1 tests/prefixed guests-1 $(VM_PYTEST)
+check-stream-2: DEB = $(call CLEAN_DEB,bookworm)
+check-stream-2: NULL_SKIP = unit
+check-stream-2:
+	tests/prefixed integration $(PYTHON) -m pytest -q tests/integration
+	tests/prefixed autopkgtest $(INSTALL_DEB)
+	rm -rf $(DIST)/autopkgtest
+	tests/prefixed autopkgtest $(RUN_AUTOPKGTEST)
+	$(if $(FRESH_MACHINE_DEMO),tests/prefixed fresh-machine \
+		$(PYTHON) tests/build/fresh-machine --share-image-cache demo)
+	$(CHECK_DEBS) TRAINSERVER_VM_STREAM=2 tests/prefixed guests-2 $(VM_PYTEST)
 
 # The README's first command: build the .deb, boot the Debian 13 guest (tests/vm/) and show the
 # suite at work on its emulated disks. The guest image is built once and cached.

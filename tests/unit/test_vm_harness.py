@@ -99,3 +99,30 @@ def test_wait_for_line_returns_at_the_end_of_the_stream_with_what_came():
         assert time.monotonic() - started < 10
     finally:
         stop(process)
+
+
+def collected(stream=None):
+    env = {name: value for name, value in os.environ.items() if name != "TRAINSERVER_VM_STREAM"}
+    if stream:
+        env["TRAINSERVER_VM_STREAM"] = stream
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "--collect-only", "-m", "vm", os.path.join(harness.ROOT, "tests/vm")],
+                          capture_output=True, text=True, env=env, cwd=harness.ROOT)
+    return done.returncode, [line for line in done.stdout.splitlines() if "::" in line], done
+
+
+def test_make_checks_two_guest_streams_run_every_vm_test_once():
+    rc, everything, done = collected()
+    assert rc == 0 and everything, done.stdout + done.stderr
+    streams = []
+    for name in ("1", "2"):
+        rc, tests, done = collected(name)
+        assert rc == 0 and tests, done.stdout + done.stderr
+        streams.append(set(tests))
+    assert not streams[0] & streams[1]
+    assert streams[0] | streams[1] == set(everything)
+
+
+def test_an_unknown_stream_is_a_usage_error():
+    rc, tests, done = collected("3")
+    assert rc == 4 and "no such stream" in done.stderr

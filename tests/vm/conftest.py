@@ -4,6 +4,49 @@ import pytest
 
 from tests.vm import harness, image
 
+# `make check` runs the guests in two streams side by side, each a pytest run that picks its
+# stream with $TRAINSERVER_VM_STREAM: one qemu keeps about one core busy (dpkg, Python and perl
+# in the guest are single-threaded), and this machine has two. Stream 2 starts after the
+# integration tests and the null autopkgtest (and, in CI, the fresh machine's demo), so it has
+# the shorter guests. Measured in CI under TCG: the Debian 12 failure-matrix guest 29.5 min,
+# Debian 13 install-lifecycle 17, Debian 12 install-lifecycle 11, Debian 13 storage-health 9,
+# the harness's own tests 3, integration 10, the fresh machine's demo about 13
+# (docs/vm-testing.md).
+STREAMS = {
+    "1": ("bookworm:failure-matrix+people+gdrive-mount+storage-health",
+          "trixie:install-lifecycle"),
+    "2": ("bookworm:install-lifecycle", "trixie:storage-health",
+          "test_a_hung_guest_is_killed_at_the_timeout_and_its_log_shown",
+          "test_an_interrupted_run_leaves_no_qemu_and_no_images",
+          "test_the_demo_runs_to_its_end"),
+}
+
+
+def stream_key(item):
+    """A scenario's id (SUITE:TEST+TEST...), or the test function's name."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.id if callspec is not None else item.originalname
+
+
+def pytest_collection_modifyitems(config, items):
+    """With $TRAINSERVER_VM_STREAM, only that stream's tests run. A test in no stream is a
+    usage error, so that a new scenario cannot be left out of `make check` unnoticed."""
+    wanted = os.environ.get("TRAINSERVER_VM_STREAM")
+    if not wanted:
+        return
+    if wanted not in STREAMS:
+        raise pytest.UsageError(f"TRAINSERVER_VM_STREAM={wanted}: no such stream "
+                                f"(tests/vm/conftest.py has {', '.join(STREAMS)})")
+    vm_items = [item for item in items if item.get_closest_marker("vm")]
+    assigned = {key for keys in STREAMS.values() for key in keys}
+    unassigned = [stream_key(item) for item in vm_items if stream_key(item) not in assigned]
+    if unassigned:
+        raise pytest.UsageError("in no stream of tests/vm/conftest.py STREAMS: " +
+                                ", ".join(unassigned))
+    keep = [item for item in items if stream_key(item) in STREAMS[wanted]]
+    config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+    items[:] = keep
+
 
 def _deb_for(suite):
     """$TRAINSERVER_DEB_<SUITE> (`make check`: the release's clean build), else $TRAINSERVER_DEB
