@@ -259,7 +259,7 @@ def main():
         mark = state.get("mark")
         emit("test-start", name=test["name"], mark=mark)
         started = time.monotonic()
-        outcome, detail = run_test(test, mark, job.get("timeout", 900))
+        outcome, detail = run_test(test, mark, test.get("timeout", job.get("timeout", 900)))
         if outcome == "reboot":
             state["mark"] = detail
             save_state(state)
