@@ -100,13 +100,15 @@ autopkgtest-deb:
 # The unit tests run inside each clean build (dh_auto_test, with the Build-Depends alone): not
 # a third time against the installed package. What this machine (Debian 12) installs and tests
 # is its release's clean build; the guests install their own release's.
-# After the clean builds, two streams side by side: the guests (each qemu keeps about one of the
-# two cores busy) are most of the time. Stream 1 is guests only; stream 2 runs the integration
-# tests and the null autopkgtest first, then (FRESH_MACHINE_DEMO=yes, as .ci/run sets it) the
-# README's demo command on a fresh Debian 12 chroot (tests/build/fresh-machine), then the
-# shorter guests. tests/vm/conftest.py STREAMS says which guest runs where, with the figures
-# that balance them. tests/prefixed labels each line with its stream. (The streams' commands
-# are written out, not sub-makes: a sub-make behind tests/prefixed has no jobserver.)
+#
+# After the clean builds, two streams side by side: the guests are most of the time, and a guest
+# alone uses its second core only part of the time (docs/vm-testing.md). Stream 1 is guests only;
+# stream 2 runs the integration tests and the null autopkgtest first, then (FRESH_MACHINE_DEMO=yes,
+# as .ci/run sets it) the README's demo command on a fresh Debian 12 chroot
+# (tests/build/fresh-machine), then the shorter guests. tests/vm/conftest.py STREAMS says which
+# guest runs where, with the figures that balance them. tests/prefixed labels each line with its
+# stream. (The streams' commands are written out, not sub-makes: a sub-make behind tests/prefixed
+# has no jobserver.)
 check: deps
 	$(MAKE) -j2 --output-sync=line clean-builds
 	$(PYTHON) tests/vm/run --check-programs

@@ -4,15 +4,15 @@ import pytest
 
 from tests.vm import harness, image
 
-# `make check` runs the guests in two streams side by side, each a pytest run that picks its
-# stream with $TRAINSERVER_VM_STREAM: one qemu keeps about one core busy (dpkg, Python and perl
-# in the guest are single-threaded), and this machine has two. Stream 2 starts after the
-# integration tests and the null autopkgtest (and, in CI, the fresh machine's demo), so it has
-# the shorter guests. Each alone, in one CI run under TCG (minutes): the Debian 12
-# failure-matrix guest 29.5, Debian 13 install-lifecycle 17 (14 since its units are verified
-# in one run), Debian 12 install-lifecycle 11, Debian 13 storage-health 9, the harness's own
-# tests 3, integration 10, the fresh machine's demo 12; side by side, each about 1.4 times
-# that (docs/vm-testing.md).
+# `make check` runs the guests in two streams side by side, each a pytest run that picks its stream
+# with $TRAINSERVER_VM_STREAM. A guest alone uses its second vCPU only part of the time (with one
+# it was 1.4 times slower), so two guests on this machine's two cores finish in about 70% of the
+# time of one after the other. Stream 2 starts after the integration tests and the null autopkgtest
+# (and, in CI, the fresh machine's demo), so it has the shorter guests. Each alone, in one CI run
+# under TCG (minutes): the Debian 12 failure-matrix guest 29.5, Debian 13 install-lifecycle 17 (14
+# since its units are verified in one run), Debian 12 install-lifecycle 11, Debian 13
+# storage-health 9, the harness's own tests 3, integration 10, the fresh machine's demo 12; side by
+# side, each about 1.4 times that (docs/vm-testing.md).
 STREAMS = {
     "1": ("bookworm:failure-matrix+people+gdrive-mount+storage-health",
           "trixie:install-lifecycle"),
