@@ -6,7 +6,7 @@ EXPECTED = (
     "OOM kill: found by ts-oom.service, open in ts-alert: yes",
     "ts-storage check: exit 0 (ok)",
     # homes, tensorboard and container state of alice and bob, docker-volumes
-    "snapshots: 7 made by ts-snapshot.service",
+    "snapshots: 7 subvolumes snapshotted by ts-snapshot.service",
     "ts-storage apply: exit 0 (layout built)",
     "ts-users apply: exit 0; alice and bob have accounts",
     "caches: a file bob made in the Hugging Face cache, alice wrote to",
